@@ -1,0 +1,171 @@
+"""Typed configuration: dataclasses built from dicts (YAML files, command-line flags) and back.
+
+Each application defines frozen dataclasses whose ``__post_init__`` validates its fields with the
+checks below, raising :class:`~sagan.errors.SaganError` with a one-line message that names the
+field and the allowed values. :func:`from_dict` builds (nested) dataclasses from plain data,
+coercing YAML/CLI values to the annotated types and rejecting unknown keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from sagan.errors import SaganError
+
+__all__ = [
+    "check_choice",
+    "check_positive",
+    "check_range",
+    "from_dict",
+    "load_yaml",
+    "merge",
+    "to_dict",
+    "write_yaml",
+]
+
+T = TypeVar("T")
+
+
+def check_positive(field: str, value: float, *, allow_zero: bool = False) -> None:
+    """Raise if ``value`` is not > 0 (or >= 0 with ``allow_zero``)."""
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise SaganError(f"{field}: {value!r} is not allowed; it must be {bound}")
+
+
+def check_range(field: str, value: float, low: float, high: float) -> None:
+    """Raise unless ``low <= value <= high``."""
+    if not low <= value <= high:
+        raise SaganError(f"{field}: {value!r} is out of range; it must be in [{low}, {high}]")
+
+
+def check_choice(field: str, value: object, choices: Iterable[object]) -> None:
+    """Raise unless ``value`` is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        allowed = ", ".join(str(c) for c in choices)
+        raise SaganError(f"{field}: {value!r} is not allowed; use one of: {allowed}")
+
+
+def _coerce(field: str, value: Any, hint: Any) -> Any:
+    """Convert ``value`` to the annotated type ``hint`` or raise a one-line SaganError."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return _coerce(field, value, option)
+            except SaganError as exc:
+                errors.append(str(exc))
+        raise SaganError(errors[0])
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, Mapping):
+            raise SaganError(f"{field}: expected a mapping of settings, got {value!r}")
+        return from_dict(hint, value, prefix=f"{field}.")
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        if isinstance(value, (int, float)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise SaganError(f"{field}: expected a list, got {value!r}")
+        return tuple(_coerce(field, v, args[0]) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise SaganError(f"{field}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise SaganError(f"{field}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise SaganError(f"{field}: expected an integer, got {value!r}") from None
+    if hint is float:
+        if isinstance(value, bool):
+            raise SaganError(f"{field}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise SaganError(f"{field}: expected a number, got {value!r}") from None
+    if hint is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise SaganError(f"{field}: expected a string, got {value!r}")
+        return str(value)
+    raise TypeError(f"unsupported config type {hint!r} for {field}")  # a programming error
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], *, prefix: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; missing keys take their defaults."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise SaganError(
+            f"unknown setting {prefix}{unknown[0]}; known settings"
+            f"{' of ' + prefix.rstrip('.') if prefix else ''}: {', '.join(sorted(names))}"
+        )
+    kwargs = {k: _coerce(f"{prefix}{k}", v, hints[k]) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Plain-data form of a (nested) dataclass: tuples become lists, for YAML and JSON."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(obj)
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge: values of ``override`` win; nested mappings are merged."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping from ``path``, with a one-line error for a missing or bad file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SaganError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SaganError(f"config file {path} is not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SaganError(f"config file {path} must hold a mapping of settings, not {data!r}")
+    return data
+
+
+def write_yaml(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` as YAML (keys in the order given)."""
+    path.write_text(yaml.safe_dump(dict(data), sort_keys=False), encoding="utf-8")

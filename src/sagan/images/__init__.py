@@ -1,0 +1,1 @@
+"""SAGAN for images: networks, data, training, sampling."""

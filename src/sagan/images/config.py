@@ -1,0 +1,133 @@
+"""Configuration of an image SAGAN run: model, data and training, as validated dataclasses.
+
+Precedence: these defaults < a YAML file (``--config``) < command-line flags. The resolved
+config (with the data-derived ``channels`` and ``num_classes`` filled in) is written to the run
+folder as ``config.yaml`` before step 0 and stored in every checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sagan.config import check_choice, check_positive, check_range, from_dict, to_dict
+from sagan.errors import SaganError
+from sagan.images.networks import ARCHITECTURES
+from sagan.losses import LOSSES
+
+__all__ = ["DataConfig", "ModelConfig", "RunConfig", "TrainConfig"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The networks. ``channels`` and ``num_classes`` come from the data set (None until then)."""
+
+    arch: str = "resnet"
+    """``resnet`` (BigGAN / official SAGAN) or ``dcgan`` (the popular PyTorch port)."""
+    resolution: int = 32
+    """Image side in pixels."""
+    ch: int = 32
+    """Base width; layer widths are multiples of it (the paper's models use 64)."""
+    z_dim: int = 128
+    """Latent size."""
+    attention: tuple[int, ...] = (16,)
+    """Feature resolutions (in G and D) after which a self-attention layer sits; () for none."""
+    g_spectral_norm: bool = True
+    """Spectral norm in G (SAGAN: on); D is always spectrally normalised."""
+    channels: int | None = None
+    """Image channels, taken from the data set."""
+    num_classes: int | None = None
+    """Classes for conditional BN and the projection D (0 = unconditional), from the data set."""
+
+    def __post_init__(self) -> None:
+        check_choice("model.arch", self.arch, ARCHITECTURES)
+        arch = ARCHITECTURES[self.arch]
+        check_choice(f"model.resolution (arch {self.arch})", self.resolution, arch.resolutions)
+        check_positive("model.ch", self.ch)
+        check_positive("model.z_dim", self.z_dim)
+        g_sizes, d_sizes = arch.feature_sizes(self.resolution)
+        allowed = sorted(set(g_sizes) | set(d_sizes))
+        for res in self.attention:
+            check_choice(f"model.attention ({self.arch} {self.resolution} px)", res, allowed)
+        if len(set(self.attention)) != len(self.attention):
+            raise SaganError(f"model.attention: {list(self.attention)} lists a resolution twice")
+        if self.ch < 2 and self.attention:
+            raise SaganError("model.ch: self-attention needs ch >= 2 (C/8 key channels)")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise SaganError(f"model.channels: {self.channels} is not allowed; use 1 or 3")
+        if self.num_classes is not None:
+            check_positive("model.num_classes", self.num_classes, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the images come from."""
+
+    data: str = "digits"
+    """``digits`` (built in), ``mnist``, ``cifar10`` or a folder of images."""
+    conditional: bool | None = None
+    """Use class labels; None = when the data set has them (folders: sub-folder names)."""
+    num_workers: int = 0
+    """Data-loading processes for image folders (in-memory data sets need none)."""
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise SaganError("data.data: empty; use digits, mnist, cifar10 or a folder path")
+        check_positive("data.num_workers", self.num_workers, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, schedule and bookkeeping. Defaults: TTUR and hinge loss as in the paper."""
+
+    batch_size: int = 64
+    steps: int = 1500
+    """Total G steps of the run (a resumed run continues up to this)."""
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    n_dis: int = 1
+    """D steps per G step."""
+    loss: str = "hinge"
+    ema_decay: float = 0.999
+    """Decay of the EMA of G's weights; 0 turns the EMA off (samples then use G itself)."""
+    seed: int = 0
+    save_every: int = 500
+    sample_every: int = 250
+    log_every: int = 10
+    keep_checkpoints: int = 3
+    device: str = "auto"
+    """``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:1``, ``mps``."""
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "steps", "n_dis", "save_every", "sample_every", "log_every"):
+            check_positive(f"train.{name}", getattr(self, name))
+        check_positive("train.keep_checkpoints", self.keep_checkpoints)
+        check_positive("train.lr_g", self.lr_g)
+        check_positive("train.lr_d", self.lr_d)
+        check_range("train.beta1", self.beta1, 0.0, 0.999999)
+        check_range("train.beta2", self.beta2, 0.0, 0.999999)
+        check_range("train.ema_decay", self.ema_decay, 0.0, 0.999999)
+        check_choice("train.loss", self.loss, LOSSES)
+        check_positive("train.seed", self.seed, allow_zero=True)
+        dev = self.device.split(":")[0]
+        check_choice("train.device", dev, ("auto", "cpu", "cuda", "mps"))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, as written to ``config.yaml`` and stored in checkpoints."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Build from nested plain data (e.g. YAML), validating every field."""
+        return from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain data, for YAML, JSON and checkpoints."""
+        return to_dict(self)

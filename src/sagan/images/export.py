@@ -1,0 +1,155 @@
+"""Export the EMA generator as safetensors + JSON, and load generators from any source."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from sagan import __version__
+from sagan.config import from_dict
+from sagan.errors import SaganError
+from sagan.images.config import ModelConfig
+from sagan.images.networks import build_generator
+from sagan.training import load_checkpoint, resolve_checkpoint
+
+__all__ = ["EXPORT_FORMAT", "LoadedGenerator", "export_generator", "load_generator"]
+
+EXPORT_FORMAT = "torch-sagan-generator-v1"
+_WEIGHTS, _META = "generator.safetensors", "generator.json"
+
+
+class LoadedGenerator(nn.Module):
+    """A trained generator, ready to sample. Always in eval mode (BN running statistics).
+
+    Attributes: ``config`` (:class:`ModelConfig`), ``z_dim``, ``num_classes``, ``resolution``,
+    ``channels``, ``net`` (the underlying generator), ``step`` (training step it came from).
+    """
+
+    def __init__(self, net: nn.Module, config: ModelConfig, step: int) -> None:
+        super().__init__()
+        self.net = net.eval()
+        self.config = config
+        self.step = step
+        self.z_dim = config.z_dim
+        self.num_classes = config.num_classes or 0
+        self.resolution = config.resolution
+        self.channels = config.channels or 0
+        self.train(False)
+
+    def train(self, mode: bool = True) -> LoadedGenerator:
+        """Stays in eval mode: a loaded generator is for sampling."""
+        return super().train(False)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """z (B, z_dim), y (B,) or None -> images (B, C, R, R) in [-1, 1]."""
+        return self.net(z, y)
+
+    def _labels(
+        self, n: int, labels: int | Sequence[int] | torch.Tensor | None, g: torch.Generator | None
+    ) -> torch.Tensor | None:
+        device = next(self.net.parameters()).device
+        if not self.num_classes:
+            if labels is not None:
+                raise SaganError("this generator is unconditional; sample it without labels")
+            return None
+        if labels is None:
+            return torch.randint(0, self.num_classes, (n,), generator=g).to(device)
+        y = torch.as_tensor(labels, dtype=torch.long).flatten()
+        if y.numel() == 1:
+            y = y.expand(n)
+        elif y.numel() != n:
+            raise SaganError(f"got {y.numel()} labels for {n} samples; give 1 or {n}")
+        if int(y.min()) < 0 or int(y.max()) >= self.num_classes:
+            raise SaganError(f"labels must be in 0..{self.num_classes - 1}, got {y.tolist()}")
+        return y.to(device)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        labels: int | Sequence[int] | torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``n`` images (n, C, R, R) as floats in [0, 1].
+
+        ``labels``: None (random classes for a conditional model), one class for all, or one
+        per image. ``generator``: a CPU ``torch.Generator`` for reproducible noise.
+        """
+        if n < 1:
+            raise SaganError(f"n must be >= 1, got {n}")
+        device = next(self.net.parameters()).device
+        z = torch.randn(n, self.z_dim, generator=generator).to(device)
+        y = self._labels(n, labels, generator)
+        return (self.net(z, y).float().clamp(-1, 1) + 1) / 2
+
+
+def _from_checkpoint(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor], int]:
+    ckpt = load_checkpoint(path, kind="images")
+    cfg = from_dict(ModelConfig, ckpt["config"]["model"])
+    weights = ckpt["G_ema"] if ckpt.get("G_ema") is not None else ckpt["G"]
+    return cfg, weights, int(ckpt["step"])
+
+
+def _from_export(folder: Path) -> tuple[ModelConfig, dict[str, torch.Tensor], int]:
+    try:
+        meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise SaganError(f"{folder / _META} is missing or not valid JSON") from None
+    if meta.get("format") != EXPORT_FORMAT:
+        raise SaganError(f"{folder} is not a torch-sagan generator export")
+    try:
+        weights = load_file(str(folder / _WEIGHTS))
+    except Exception:
+        raise SaganError(f"{folder / _WEIGHTS} is missing or not a safetensors file") from None
+    return from_dict(ModelConfig, meta["model"]), weights, int(meta.get("step", 0))
+
+
+def _read_source(source: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor], int]:
+    source = Path(source)
+    if source.is_dir() and (source / _META).exists():
+        return _from_export(source)
+    return _from_checkpoint(resolve_checkpoint(source))
+
+
+def load_generator(source: str | Path, *, device: str | torch.device = "cpu") -> LoadedGenerator:
+    """A :class:`LoadedGenerator` from a checkpoint file, a run folder or an export folder.
+
+    Uses the EMA weights when the run kept them.
+    """
+    cfg, weights, step = _read_source(source)
+    net = build_generator(cfg)
+    try:
+        net.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise SaganError(f"{source}: weights do not match the stored config ({exc})") from None
+    return LoadedGenerator(net, cfg, step).to(device)
+
+
+def export_generator(source: str | Path, out: str | Path) -> Path:
+    """Write the generator of ``source`` to ``out/generator.safetensors`` + ``generator.json``."""
+    cfg, weights, step = _read_source(source)
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
+        tmp = out / f".{_WEIGHTS}.{os.getpid()}.tmp"
+        save_file(tensors, str(tmp), metadata={"format": EXPORT_FORMAT})
+        os.replace(tmp, out / _WEIGHTS)
+        meta: dict[str, Any] = {
+            "format": EXPORT_FORMAT,
+            "version": __version__,
+            "step": step,
+            "source": str(source),
+            "model": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
+        }
+        (out / _META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise SaganError(f"cannot write export to {out}: {exc.strerror or exc}") from None
+    return out

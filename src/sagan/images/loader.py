@@ -1,0 +1,48 @@
+"""Feeding batches to the training loop in a deterministic, resumable order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader
+
+from sagan.images.data import ImageDataset, TensorImageDataset
+from sagan.training import ResumableBatchSampler
+
+__all__ = ["batch_stream"]
+
+
+def batch_stream(
+    dataset: ImageDataset,
+    batch_size: int,
+    *,
+    seed: int,
+    position: int,
+    device: torch.device,
+    num_workers: int = 0,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless ``(images (B, C, R, R) float in [-1, 1], labels (B,) int64)`` on ``device``.
+
+    ``position`` is the number of batches already consumed (from a checkpoint). In-memory data
+    sets are indexed directly; folders go through a ``DataLoader`` with ``num_workers``
+    processes. Images travel as uint8 and are scaled on the device.
+    """
+    sampler = ResumableBatchSampler(len(dataset), batch_size, seed=seed, position=position)
+    if isinstance(dataset, TensorImageDataset):
+        batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = (
+            dataset.batch(torch.as_tensor(idx)) for idx in sampler
+        )
+    else:
+        batches = iter(
+            DataLoader(
+                dataset,
+                batch_sampler=sampler,
+                num_workers=num_workers,
+                pin_memory=device.type == "cuda",
+                persistent_workers=num_workers > 0,
+            )
+        )
+    for images, labels in batches:
+        images = images.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+        yield images, labels.to(device, non_blocking=True)

@@ -1,0 +1,463 @@
+"""The image SAGAN training loop: TTUR, hinge loss, EMA, checkpoints, samples, exact resume.
+
+One iteration ("step") is ``n_dis`` discriminator updates followed by one generator update, as in
+the paper. Real and fake images go through D in one concatenated batch, so each D update runs
+the spectral-norm power iteration once. Noise and fake labels come from a dedicated generator
+whose state is checkpointed with everything else, and the data order depends only on
+``(seed, batches consumed)``: N steps + save + resume + N steps equals 2N straight steps exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from sagan import __version__
+from sagan.config import merge, write_yaml
+from sagan.errors import SaganError
+from sagan.images.config import RunConfig
+from sagan.images.data import ImageDataset, dataset_fingerprint, load_dataset
+from sagan.images.grid import save_grid
+from sagan.images.loader import batch_stream
+from sagan.images.networks import build_discriminator, build_generator
+from sagan.losses import LOSSES, GANLoss
+from sagan.nn import attention_gammas
+from sagan.training import (
+    EMA,
+    StatsWriter,
+    capture_rng_state,
+    find_latest_run,
+    load_checkpoint,
+    make_run_dir,
+    pick_device,
+    prune_checkpoints,
+    resolve_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from sagan.training.checkpoint import checkpoint_name, find_checkpoints
+
+__all__ = [
+    "KIND",
+    "RESUMABLE",
+    "GANState",
+    "build_state",
+    "fixed_latents",
+    "load_state",
+    "resolve_resume_config",
+    "state_to_checkpoint",
+    "train",
+    "train_step",
+]
+
+KIND = "images"
+"""The ``kind`` tag of image checkpoints."""
+
+RESUMABLE: dict[str, frozenset[str]] = {
+    "train": frozenset(
+        {"steps", "save_every", "sample_every", "log_every", "keep_checkpoints", "device"}
+    ),
+    "data": frozenset({"num_workers"}),
+}
+"""Settings a resumed run may change; everything else is fixed by its checkpoint."""
+
+
+@dataclass
+class GANState:
+    """Everything that changes during training."""
+
+    cfg: RunConfig
+    G: nn.Module
+    D: nn.Module
+    ema: EMA | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    noise: torch.Generator
+    """Draws latents and fake labels."""
+    step: int = 0
+    """Completed iterations (G updates)."""
+    batches_seen: int = 0
+    """Real batches consumed: the data stream's position."""
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The network used for samples and export: the EMA generator if any, else G."""
+        return self.ema.shadow if self.ema is not None else self.G
+
+
+def build_state(cfg: RunConfig, device: torch.device) -> GANState:
+    """Fresh networks (seeded by ``cfg.train.seed``), optimisers and noise generator."""
+    t = cfg.train
+    torch.manual_seed(t.seed)
+    G = build_generator(cfg.model).to(device)
+    D = build_discriminator(cfg.model).to(device)
+    ema = EMA(G, t.ema_decay) if t.ema_decay > 0 else None
+    opt_g = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
+    noise = torch.Generator(device=device).manual_seed(t.seed + 1)
+    return GANState(cfg, G, D, ema, opt_g, opt_d, noise)
+
+
+def _latents(
+    state: GANState, batch: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    m = state.cfg.model
+    z = torch.randn(batch, m.z_dim, generator=state.noise, device=device)
+    y = None
+    if m.num_classes:
+        y = torch.randint(0, m.num_classes, (batch,), generator=state.noise, device=device)
+    return z, y
+
+
+def train_step(
+    state: GANState,
+    batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
+    loss: GANLoss,
+) -> dict[str, torch.Tensor]:
+    """One iteration: ``n_dis`` D updates, one G update, one EMA update. Returns detached stats."""
+    G, D = state.G, state.D
+    conditional = bool(state.cfg.model.num_classes)
+    D.requires_grad_(True)
+    for _ in range(state.cfg.train.n_dis):
+        real, y_real = next(batches)
+        state.batches_seen += 1
+        b = real.shape[0]
+        z, y_fake = _latents(state, b, real.device)
+        with torch.no_grad():
+            fake = G(z, y_fake)
+        x = torch.cat([real, fake])  # (2B, C, R, R)
+        y = torch.cat([y_real, y_fake]) if conditional else None  # type: ignore[list-item]
+        scores = D(x, y)  # (2B,)
+        d_real, d_fake = scores[:b], scores[b:]
+        loss_d = loss.d(d_real, d_fake)
+        state.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        state.opt_d.step()
+    D.requires_grad_(False)  # G's update needs gradients through D, not of D
+    z, y_fake = _latents(state, state.cfg.train.batch_size, real.device)
+    loss_g = loss.g(D(G(z, y_fake), y_fake))
+    state.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    state.opt_g.step()
+    D.requires_grad_(True)
+    state.step += 1
+    if state.ema is not None:
+        state.ema.update(G, state.step)
+    return {
+        "loss_d": loss_d.detach(),
+        "loss_g": loss_g.detach(),
+        "d_real": d_real.detach().mean(),
+        "d_fake": d_fake.detach().mean(),
+    }
+
+
+def state_to_checkpoint(state: GANState, dataset: ImageDataset | None = None) -> dict[str, Any]:
+    """The self-contained checkpoint dict of ``state`` (plain data and tensors only)."""
+    ckpt: dict[str, Any] = {
+        "kind": KIND,
+        "version": __version__,
+        "config": state.cfg.to_dict(),
+        "step": state.step,
+        "batches_seen": state.batches_seen,
+        "G": state.G.state_dict(),
+        "D": state.D.state_dict(),
+        "G_ema": state.ema.state_dict() if state.ema is not None else None,
+        "opt_g": state.opt_g.state_dict(),
+        "opt_d": state.opt_d.state_dict(),
+        "noise_rng": state.noise.get_state(),
+        "rng": capture_rng_state(),
+    }
+    if dataset is not None:
+        ckpt["dataset"] = {
+            "name": dataset.name,
+            "size": len(dataset),
+            "fingerprint": dataset_fingerprint(dataset),
+        }
+    return ckpt
+
+
+def load_state(ckpt: dict[str, Any], cfg: RunConfig, device: torch.device) -> GANState:
+    """Rebuild a :class:`GANState` from a checkpoint dict (``cfg`` may differ in schedule only)."""
+    state = build_state(cfg, device)
+    try:
+        state.G.load_state_dict(ckpt["G"])
+        state.D.load_state_dict(ckpt["D"])
+        if state.ema is not None:
+            state.ema.load_state_dict(ckpt["G_ema"])
+        state.opt_g.load_state_dict(ckpt["opt_g"])
+        state.opt_d.load_state_dict(ckpt["opt_d"])
+        state.noise.set_state(ckpt["noise_rng"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:160]
+        raise SaganError(f"checkpoint does not match its own config ({first})") from None
+    state.step = int(ckpt["step"])
+    state.batches_seen = int(ckpt["batches_seen"])
+    restore_rng_state(ckpt["rng"])
+    return state
+
+
+def resolve_resume_config(saved: dict[str, Any], overrides: dict[str, dict[str, Any]]) -> RunConfig:
+    """The checkpoint's config with the allowed ``overrides`` applied.
+
+    A setting outside :data:`RESUMABLE` may be repeated with the same value but not changed.
+    """
+    for section, values in overrides.items():
+        allowed = RESUMABLE.get(section, frozenset())
+        for key, value in values.items():
+            if key in allowed:
+                continue
+            old = saved.get(section, {}).get(key)
+            new = RunConfig.from_dict(merge(saved, {section: {key: value}}))
+            if getattr(getattr(new, section), key) != getattr(
+                getattr(RunConfig.from_dict(saved), section), key
+            ):
+                raise SaganError(
+                    f"{section}.{key} cannot change when resuming (the checkpoint has {old!r}); "
+                    "start a new run with --out or without --resume"
+                )
+    return RunConfig.from_dict(merge(saved, overrides))
+
+
+def fixed_latents(
+    cfg: RunConfig, device: torch.device, n: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The run's fixed sample-grid noise (and labels: one row per class when they fit)."""
+    m = cfg.model
+    g = torch.Generator().manual_seed(cfg.train.seed + 12345)
+    if m.num_classes and n is None:
+        per_class = 8 if m.num_classes <= 16 else 1
+        y = torch.arange(m.num_classes).repeat_interleave(per_class)
+        n = len(y) if m.num_classes <= 16 else 64
+        y = y[:n] if m.num_classes <= 16 else torch.arange(n) % m.num_classes
+    else:
+        n = n or 64
+        y = torch.arange(n) % m.num_classes if m.num_classes else None
+    z = torch.randn(n, m.z_dim, generator=g)
+    return z.to(device), (y.to(device) if y is not None else None)
+
+
+def _sample_grid(
+    state: GANState, latents: tuple[torch.Tensor, torch.Tensor | None]
+) -> torch.Tensor:
+    net = state.sampler
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        images = net(*latents)
+    net.train(was_training)
+    return images
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag; the loop checkpoints at the end of the step and stops."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _describe(cfg: RunConfig, dataset: ImageDataset) -> str:
+    m = cfg.model
+    cond = "-cond" if m.num_classes else ""
+    return f"{dataset.name}-{m.arch}{m.resolution}{cond}"
+
+
+def _open_run(
+    cfg: RunConfig | None,
+    *,
+    out: Path | None,
+    runs_root: Path,
+    resume: str | None,
+    overrides: dict[str, dict[str, Any]],
+) -> tuple[RunConfig, Path, dict[str, Any] | None]:
+    """Decide the run folder and config; load the checkpoint when resuming."""
+    if resume is None:
+        assert cfg is not None
+        if out is not None and find_checkpoints(out):
+            raise SaganError(
+                f"{out} already holds checkpoints; continue it with --resume {out} "
+                "or choose another --out"
+            )
+        return cfg, out, None  # type: ignore[return-value]
+    ckpt_path = resolve_checkpoint(find_latest_run(runs_root) if resume == "auto" else resume)
+    ckpt = load_checkpoint(ckpt_path, kind=KIND)
+    return resolve_resume_config(ckpt["config"], overrides), ckpt_path.parent, ckpt
+
+
+def train(
+    cfg: RunConfig | None = None,
+    *,
+    out: Path | None = None,
+    runs_root: Path = Path("runs"),
+    resume: str | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Train (or resume) a run and return its folder.
+
+    Args:
+        cfg: the run's config (new runs). Its ``channels``/``num_classes`` are filled in from
+            the data set.
+        out: the run folder for a new run; None = the next auto-numbered one under ``runs_root``.
+        runs_root: where auto-numbered runs live (and where ``resume="auto"`` looks).
+        resume: None, ``"auto"`` (newest run under ``runs_root``), a run folder or a checkpoint.
+        overrides: on resume, settings given on the command line, ``{section: {key: value}}``.
+        progress: show a progress bar (None = when stderr is a terminal).
+    """
+    cfg, run_dir, ckpt = _open_run(
+        cfg, out=out, runs_root=runs_root, resume=resume, overrides=overrides or {}
+    )
+    device = pick_device(cfg.train.device)
+    dataset = load_dataset(
+        cfg.data.data,
+        cfg.model.resolution,
+        conditional=cfg.data.conditional if ckpt is None else bool(cfg.model.num_classes),
+    )
+    skipped = dataset.describe_skipped()
+    if skipped:
+        print(f"data: {skipped}", file=sys.stderr)
+    if len(dataset) < cfg.train.batch_size:
+        raise SaganError(
+            f"the data set has {len(dataset)} usable images, fewer than one batch of "
+            f"{cfg.train.batch_size}; lower --batch-size or add images"
+        )
+    model = dataclasses.replace(
+        cfg.model, channels=dataset.channels, num_classes=dataset.num_classes
+    )
+    if ckpt is not None and (model.channels, model.num_classes) != (
+        cfg.model.channels,
+        cfg.model.num_classes,
+    ):
+        raise SaganError(
+            f"the data set now has {dataset.channels} channels / {dataset.num_classes} classes, "
+            f"the checkpoint {cfg.model.channels} / {cfg.model.num_classes}; resume on the"
+            " same data"
+        )
+    cfg = dataclasses.replace(cfg, model=model)
+    if run_dir is None:
+        run_dir = make_run_dir(runs_root, _describe(cfg, dataset))
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_yaml(run_dir / "config.yaml", cfg.to_dict())
+
+    state = build_state(cfg, device) if ckpt is None else load_state(ckpt, cfg, device)
+    if ckpt is not None:
+        saved = ckpt.get("dataset", {}).get("fingerprint")
+        if saved and saved != dataset_fingerprint(dataset):
+            print("warning: the data set differs from the one this run started on", file=sys.stderr)
+        del ckpt
+    return _loop(state, dataset, run_dir, device, progress)
+
+
+def _loop(
+    state: GANState,
+    dataset: ImageDataset,
+    run_dir: Path,
+    device: torch.device,
+    progress: bool | None,
+) -> Path:
+    cfg, t = state.cfg, state.cfg.train
+    loss = LOSSES[t.loss]
+    samples_dir = run_dir / "samples"
+    samples_dir.mkdir(exist_ok=True)
+    latents = fixed_latents(cfg, device)
+    stats = StatsWriter(run_dir)
+    batches = batch_stream(
+        dataset,
+        t.batch_size,
+        seed=t.seed,
+        position=state.batches_seen,
+        device=device,
+        num_workers=cfg.data.num_workers,
+    )
+    if state.step == 0:
+        reals = torch.stack([dataset[i][0] for i in range(min(64, len(dataset)))])
+        save_grid(reals.float() / 127.5 - 1, samples_dir / "reals.png")
+
+    def save() -> Path:
+        path = run_dir / checkpoint_name(state.step)
+        save_checkpoint(state_to_checkpoint(state, dataset), path)
+        prune_checkpoints(run_dir, t.keep_checkpoints)
+        return path
+
+    def sample() -> None:
+        grid = save_grid(
+            _sample_grid(state, latents), samples_dir / f"fakes-{state.step:07d}.png", nrow=8
+        )
+        stats.image(state.step, "samples", grid)
+
+    if state.step >= t.steps:
+        print(f"{run_dir}: already at step {state.step} of {t.steps}; raise --steps to go on")
+        return run_dir
+    bar = tqdm(
+        total=t.steps,
+        initial=state.step,
+        desc=run_dir.name,
+        disable=None if progress is None else not progress,
+        dynamic_ncols=True,
+    )
+    window_start, window_steps = time.perf_counter(), 0
+    try:
+        with _StopRequest() as stop:
+            while state.step < t.steps:
+                out = train_step(state, batches, loss)
+                window_steps += 1
+                if state.step % t.log_every == 0 or state.step == t.steps:
+                    elapsed = time.perf_counter() - window_start
+                    values = {k: float(v) for k, v in out.items()}
+                    values["img_per_s"] = window_steps * t.batch_size * t.n_dis / elapsed
+                    gammas = attention_gammas(state.G, "G") | attention_gammas(state.D, "D")
+                    values.update({f"gamma/{k}": v for k, v in gammas.items()})
+                    stats.scalars(state.step, values)
+                    shown = {
+                        "D": f"{values['loss_d']:.3f}",
+                        "G": f"{values['loss_g']:.3f}",
+                        "img/s": f"{values['img_per_s']:.0f}",
+                    }
+                    shown |= {k: f"{v:+.3f}" for k, v in gammas.items()}
+                    bar.set_postfix(shown, refresh=False)
+                    window_start, window_steps = time.perf_counter(), 0
+                bar.update(1)
+                if state.step % t.sample_every == 0 or state.step == t.steps:
+                    sample()
+                if state.step % t.save_every == 0 or state.step == t.steps:
+                    save()
+                if stop.signal is not None:
+                    path = save()
+                    bar.close()
+                    print(
+                        f"stopped by signal {stop.signal} at step {state.step}; saved {path}; "
+                        f"continue with: sagan train --resume {run_dir}"
+                    )
+                    return run_dir
+    finally:
+        bar.close()
+        stats.close()
+    return run_dir

@@ -1,0 +1,27 @@
+"""Shared layers: self-attention, spectral normalisation, conditional BN, residual blocks."""
+
+from sagan.nn.attention import SelfAttention2d, attention_gammas
+from sagan.nn.blocks import DBlock, GBlock
+from sagan.nn.norm import ConditionalBatchNorm2d
+from sagan.nn.spectral import (
+    maybe_spectral_norm,
+    sn_conv2d,
+    sn_conv_transpose2d,
+    sn_embedding,
+    sn_linear,
+    spectrally_normalised,
+)
+
+__all__ = [
+    "ConditionalBatchNorm2d",
+    "DBlock",
+    "GBlock",
+    "SelfAttention2d",
+    "attention_gammas",
+    "maybe_spectral_norm",
+    "sn_conv2d",
+    "sn_conv_transpose2d",
+    "sn_embedding",
+    "sn_linear",
+    "spectrally_normalised",
+]

@@ -1,0 +1,119 @@
+"""Self-contained, atomically written checkpoints.
+
+A checkpoint is one ``torch.save`` file holding plain data and tensors only, so it loads with
+``weights_only=True`` (no code runs on load). It is written to a temporary file in the same
+folder, fsynced, then renamed over the final name, so a crash or a full disk never leaves a
+half-written ``ckpt-*.pt`` behind and never touches the checkpoints already there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sagan.errors import SaganError
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "checkpoint_name",
+    "find_checkpoints",
+    "load_checkpoint",
+    "prune_checkpoints",
+    "resolve_checkpoint",
+    "save_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "torch-sagan-checkpoint-v1"
+_NAME = re.compile(r"^ckpt-(\d+)\.pt$")
+
+
+def checkpoint_name(step: int) -> str:
+    """File name of the checkpoint after ``step`` steps."""
+    return f"ckpt-{step:07d}.pt"
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every file system lets a directory be fsynced
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` to ``path`` atomically; on failure nothing at ``path`` changes."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        reason = exc.strerror or str(exc)
+        raise SaganError(
+            f"could not write checkpoint {path}: {reason}; earlier checkpoints in "
+            f"{path.parent} are intact (free space or fix permissions, then --resume auto)"
+        ) from None
+    _fsync_dir(path.parent)
+
+
+def load_checkpoint(path: Path, *, kind: str) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` for application ``kind``."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise SaganError(f"checkpoint {path} does not exist") from None
+    except Exception:  # torch raises many types for truncated/foreign files
+        raise SaganError(
+            f"{path} is not a readable checkpoint (truncated, corrupt or not a torch file); "
+            "resume from an earlier ckpt-*.pt in its run folder"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise SaganError(f"{path} is not a torch-sagan checkpoint (no {CHECKPOINT_FORMAT} tag)")
+    if state.get("kind") != kind:
+        raise SaganError(
+            f"{path} is a torch-sagan '{state.get('kind')}' checkpoint, not '{kind}'; "
+            "use the matching sagan sub-command"
+        )
+    return state
+
+
+def find_checkpoints(run_dir: Path) -> list[Path]:
+    """The ``ckpt-*.pt`` files in ``run_dir``, oldest step first."""
+    found = []
+    for p in Path(run_dir).iterdir() if Path(run_dir).is_dir() else []:
+        m = _NAME.match(p.name)
+        if m and p.is_file():
+            found.append((int(m.group(1)), p))
+    return [p for _, p in sorted(found)]
+
+
+def prune_checkpoints(run_dir: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints of ``run_dir``."""
+    for p in find_checkpoints(run_dir)[:-keep]:
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def resolve_checkpoint(source: str | Path) -> Path:
+    """A checkpoint file as given, or the newest checkpoint of a run folder."""
+    source = Path(source)
+    if source.is_file():
+        return source
+    if source.is_dir():
+        ckpts = find_checkpoints(source)
+        if not ckpts:
+            raise SaganError(f"no checkpoint (ckpt-*.pt) in {source}")
+        return ckpts[-1]
+    raise SaganError(f"{source} does not exist; give a checkpoint file or a run folder")

@@ -1,0 +1,80 @@
+"""Typed config: defaults < YAML < flags, one-line errors naming the field and allowed values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sagan.config import load_yaml, merge
+from sagan.errors import SaganError
+from sagan.images.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+
+
+def test_defaults_are_the_papers_optimiser() -> None:
+    t = TrainConfig()
+    assert (t.lr_g, t.lr_d, t.beta1, t.beta2, t.n_dis, t.loss) == (1e-4, 4e-4, 0.0, 0.9, 1, "hinge")
+
+
+def test_yaml_then_flags(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(
+        "model:\n  arch: dcgan\n  attention: [8, 16]\ntrain:\n  lr_g: 2.0e-4\n  steps: 7\n"
+    )
+    cfg = RunConfig.from_dict(merge(load_yaml(f), {"train": {"steps": 9}}))
+    assert cfg.model.arch == "dcgan"
+    assert cfg.model.attention == (8, 16)
+    assert cfg.train.lr_g == 2e-4
+    assert cfg.train.steps == 9  # the flag wins
+
+
+def test_round_trip_through_dict() -> None:
+    cfg = RunConfig(model=ModelConfig(attention=(8, 32), channels=1, num_classes=10))
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        ({"train": {"lr_g": -1}}, r"train.lr_g: -1.0 is not allowed; it must be > 0"),
+        ({"train": {"batch_size": 0}}, r"train.batch_size: 0 is not allowed"),
+        ({"train": {"loss": "wgan"}}, r"train.loss: 'wgan' is not allowed; use one of: hinge"),
+        ({"train": {"device": "tpu"}}, r"train.device: 'tpu' is not allowed"),
+        ({"train": {"beta2": 1.5}}, r"train.beta2: 1.5 is out of range"),
+        ({"train": {"steps": "many"}}, r"train.steps: expected an integer, got 'many'"),
+        ({"train": {"steps": 2.5}}, r"train.steps: expected an integer"),
+        (
+            {"model": {"arch": "vit"}},
+            r"model.arch: 'vit' is not allowed; use one of: resnet, dcgan",
+        ),
+        ({"model": {"resolution": 48}}, r"model.resolution \(arch resnet\): 48 is not allowed"),
+        ({"model": {"attention": [16, 16]}}, r"lists a resolution twice"),
+        ({"model": {"colour": 1}}, r"unknown setting model.colour; known settings of model"),
+        ({"modle": {}}, r"unknown setting modle"),
+        ({"data": {"num_workers": -2}}, r"data.num_workers: -2 is not allowed"),
+        ({"data": {"conditional": "maybe"}}, r"data.conditional: expected true or false"),
+        ({"model": "big"}, r"model: expected a mapping"),
+    ],
+)
+def test_bad_values_give_one_line_errors(data: dict, pattern: str) -> None:
+    with pytest.raises(SaganError, match=pattern) as info:
+        RunConfig.from_dict(data)
+    assert "\n" not in str(info.value)
+
+
+def test_yaml_errors(tmp_path: Path) -> None:
+    with pytest.raises(SaganError, match="cannot read config file"):
+        load_yaml(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [1, 2\n")
+    with pytest.raises(SaganError, match=r"not valid YAML at line"):
+        load_yaml(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(SaganError, match="must hold a mapping"):
+        load_yaml(listy)
+
+
+def test_data_config_rejects_empty_name() -> None:
+    with pytest.raises(SaganError, match=r"data\.data: empty"):
+        DataConfig(data="")

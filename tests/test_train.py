@@ -1,0 +1,143 @@
+"""The training loop end to end on tiny models: exact resume, run folders, errors, outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from sagan.errors import SaganError
+from sagan.images.config import ModelConfig, RunConfig, TrainConfig
+from sagan.images.train import train
+from sagan.training import find_checkpoints, load_checkpoint
+
+
+def tiny(steps: int = 4, **train_kw: object) -> RunConfig:
+    """A dcgan 32 px model of base width 8 with attention at 16: a step takes milliseconds."""
+    kw = {"batch_size": 8, "save_every": 2, "sample_every": 2, "log_every": 1, "device": "cpu"}
+    kw |= train_kw
+    return RunConfig(
+        model=ModelConfig(arch="dcgan", ch=8, z_dim=16, attention=(16,)),
+        train=TrainConfig(steps=steps, **kw),  # type: ignore[arg-type]
+    )
+
+
+def _weights(run: Path) -> dict[str, dict[str, torch.Tensor]]:
+    ckpt = load_checkpoint(find_checkpoints(run)[-1], kind="images")
+    return {k: ckpt[k] for k in ("G", "D", "G_ema")} | {
+        "opt_g": ckpt["opt_g"]["state"],
+        "opt_d": ckpt["opt_d"]["state"],
+    }
+
+
+def _assert_identical(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], torch.Tensor):
+            assert torch.equal(a[key], b[key]), key
+        elif isinstance(a[key], dict):
+            _assert_identical(a[key], b[key])
+        else:
+            assert a[key] == b[key], key
+
+
+def test_resume_is_bit_identical_to_straight_training(tmp_path: Path) -> None:
+    straight = train(tiny(6), out=tmp_path / "straight", progress=False)
+    half = train(tiny(3, save_every=3), out=tmp_path / "resumed", progress=False)
+    assert find_checkpoints(half)[-1].name == "ckpt-0000003.pt"
+    resumed = train(resume=str(half), overrides={"train": {"steps": 6}}, progress=False)
+    assert resumed == half
+    _assert_identical(_weights(straight), _weights(resumed))
+    assert load_checkpoint(find_checkpoints(resumed)[-1], kind="images")["step"] == 6
+
+
+def test_run_folder_contents(tmp_path: Path) -> None:
+    run = train(tiny(4), runs_root=tmp_path / "runs", progress=False)
+    assert run.parent == tmp_path / "runs"
+    assert run.name == "00000-digits-dcgan32-cond"
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["model"]["channels"] == 1 and cfg["model"]["num_classes"] == 10
+    records = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert {"loss_d", "loss_g", "img_per_s", "gamma/G16", "gamma/D16"} <= records[0].keys()
+    assert all(r["loss_d"] is not None and r["loss_d"] >= 0 for r in records)  # hinge D >= 0
+    samples = sorted(p.name for p in (run / "samples").iterdir())
+    assert samples == ["fakes-0000002.png", "fakes-0000004.png", "reals.png"]
+    assert [p.name for p in find_checkpoints(run)] == ["ckpt-0000002.pt", "ckpt-0000004.pt"]
+    ckpt = load_checkpoint(find_checkpoints(run)[-1], kind="images")
+    for key in ("G", "D", "G_ema", "opt_g", "opt_d", "rng", "noise_rng", "config", "version"):
+        assert key in ckpt
+    assert ckpt["batches_seen"] == 4
+    # attention layers learn: gamma moved away from its initial 0
+    assert records[-1]["gamma/G16"] != 0.0
+
+
+def test_config_is_written_before_step_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sagan.images.train as train_module
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("stop before the first step")
+
+    monkeypatch.setattr(train_module, "train_step", boom)
+    with pytest.raises(RuntimeError, match="first step"):
+        train(tiny(2), out=tmp_path / "run", progress=False)
+    assert (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_resume_auto_extends_the_newest_run(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    train(tiny(2), runs_root=runs, progress=False)
+    newest = train(tiny(2), runs_root=runs, progress=False)
+    again = train(resume="auto", runs_root=runs, overrides={"train": {"steps": 4}}, progress=False)
+    assert again == newest
+    assert find_checkpoints(newest)[-1].name == "ckpt-0000004.pt"
+
+
+def test_resume_refuses_to_change_the_model(tmp_path: Path) -> None:
+    run = train(tiny(2), out=tmp_path / "r", progress=False)
+    with pytest.raises(SaganError, match=r"model\.arch cannot change when resuming"):
+        train(resume=str(run), overrides={"model": {"arch": "resnet"}}, progress=False)
+    # repeating the same value is fine
+    train(resume=str(run), overrides={"model": {"arch": "dcgan"}}, progress=False)
+
+
+def test_existing_run_folder_is_not_overwritten(tmp_path: Path) -> None:
+    run = train(tiny(2), out=tmp_path / "r", progress=False)
+    before = {p.name: p.read_bytes() for p in find_checkpoints(run)}
+    with pytest.raises(SaganError, match="already holds checkpoints; continue it with --resume"):
+        train(tiny(2), out=run, progress=False)
+    assert {p.name: p.read_bytes() for p in find_checkpoints(run)} == before
+
+
+def test_batch_larger_than_data_is_a_clear_error(tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (40, 40), (i * 50, 0, 0)).save(folder / f"{i}.png")
+    cfg = RunConfig.from_dict(tiny(2).to_dict() | {"data": {"data": str(folder)}})
+    with pytest.raises(SaganError, match="3 usable images, fewer than one batch of 8"):
+        train(cfg, out=tmp_path / "r", progress=False)
+
+
+def test_unconditional_folder_training(tmp_path: Path) -> None:
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for i in range(16):
+        arr = (torch.rand(36, 40, 3, generator=g) * 255).to(torch.uint8).numpy()
+        Image.fromarray(arr).save(folder / f"{i:02d}.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    cfg = RunConfig.from_dict(tiny(2).to_dict() | {"data": {"data": str(folder)}})
+    run = train(cfg, out=tmp_path / "r", progress=False)
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model"]["channels"] == 3 and saved["model"]["num_classes"] == 0
+    assert find_checkpoints(run)[-1].name == "ckpt-0000002.pt"
