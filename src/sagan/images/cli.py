@@ -79,7 +79,7 @@ def _add_train(commands: Any) -> None:
     m = p.add_argument_group("model")
     m.add_argument("--arch", metavar="NAME", help="resnet (default) or dcgan")
     m.add_argument("--resolution", type=int, metavar="PX", help="image size (default 32)")
-    m.add_argument("--ch", type=int, metavar="N", help="base width (default 32; paper 64)")
+    m.add_argument("--ch", type=int, metavar="N", help="base width (default 16; the paper uses 64)")
     m.add_argument("--z-dim", type=int, metavar="N", help="latent size (default 128)")
     m.add_argument(
         "--attention",
@@ -95,7 +95,9 @@ def _add_train(commands: Any) -> None:
         help="spectral norm in G (default on, as in the paper)",
     )
     t = p.add_argument_group("training")
-    t.add_argument("--batch-size", type=int, metavar="N", help="default 64")
+    t.add_argument(
+        "--batch-size", type=int, metavar="N", help="default 32 (sized for the 2-core quick start)"
+    )
     t.add_argument("--steps", type=int, metavar="N", help="total iterations of the run")
     t.add_argument("--lr-g", type=float, metavar="LR", help="G learning rate (default 1e-4)")
     t.add_argument("--lr-d", type=float, metavar="LR", help="D learning rate (default 4e-4)")

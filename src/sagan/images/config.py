@@ -26,7 +26,7 @@ class ModelConfig:
     """``resnet`` (BigGAN / official SAGAN) or ``dcgan`` (the popular PyTorch port)."""
     resolution: int = 32
     """Image side in pixels."""
-    ch: int = 32
+    ch: int = 16
     """Base width; layer widths are multiples of it (the paper's models use 64)."""
     z_dim: int = 128
     """Latent size."""
@@ -80,7 +80,7 @@ class DataConfig:
 class TrainConfig:
     """Optimisation, schedule and bookkeeping. Defaults: TTUR and hinge loss as in the paper."""
 
-    batch_size: int = 64
+    batch_size: int = 32
     steps: int = 1500
     """Total G steps of the run (a resumed run continues up to this)."""
     lr_g: float = 1e-4

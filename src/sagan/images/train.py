@@ -196,12 +196,16 @@ def load_state(ckpt: dict[str, Any], cfg: RunConfig, device: torch.device) -> GA
             state.ema.load_state_dict(ckpt["G_ema"])
         state.opt_g.load_state_dict(ckpt["opt_g"])
         state.opt_d.load_state_dict(ckpt["opt_d"])
-        state.noise.set_state(ckpt["noise_rng"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0][:160]
         raise SaganError(f"checkpoint does not match its own config ({first})") from None
     state.step = int(ckpt["step"])
     state.batches_seen = int(ckpt["batches_seen"])
+    try:
+        state.noise.set_state(ckpt["noise_rng"])
+    except RuntimeError:  # saved on another device type: its generator state does not fit
+        state.noise.manual_seed(cfg.train.seed + 1 + state.step)
+        print("note: resumed on another device; the noise stream restarts", file=sys.stderr)
     restore_rng_state(ckpt["rng"])
     return state
 
@@ -211,21 +215,19 @@ def resolve_resume_config(saved: dict[str, Any], overrides: dict[str, dict[str, 
 
     A setting outside :data:`RESUMABLE` may be repeated with the same value but not changed.
     """
+    base = RunConfig.from_dict(saved)
+    merged = RunConfig.from_dict(merge(saved, overrides))
     for section, values in overrides.items():
-        allowed = RESUMABLE.get(section, frozenset())
-        for key, value in values.items():
-            if key in allowed:
+        for key in values:
+            if key in RESUMABLE.get(section, frozenset()):
                 continue
-            old = saved.get(section, {}).get(key)
-            new = RunConfig.from_dict(merge(saved, {section: {key: value}}))
-            if getattr(getattr(new, section), key) != getattr(
-                getattr(RunConfig.from_dict(saved), section), key
-            ):
+            old = getattr(getattr(base, section), key)
+            if getattr(getattr(merged, section), key) != old:
                 raise SaganError(
                     f"{section}.{key} cannot change when resuming (the checkpoint has {old!r}); "
                     "start a new run with --out or without --resume"
                 )
-    return RunConfig.from_dict(merge(saved, overrides))
+    return merged
 
 
 def fixed_latents(
@@ -398,7 +400,9 @@ def _loop(
         num_workers=cfg.data.num_workers,
     )
     if state.step == 0:
-        reals = torch.stack([dataset[i][0] for i in range(min(64, len(dataset)))])
+        # evenly spaced indices: data sets stored class by class still show every class
+        picks = torch.linspace(0, len(dataset) - 1, min(64, len(dataset))).long().tolist()
+        reals = torch.stack([dataset[i][0] for i in picks])
         save_grid(reals.float() / 127.5 - 1, samples_dir / "reals.png")
 
     def save() -> Path:
