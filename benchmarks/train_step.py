@@ -40,8 +40,9 @@ def measure(spec: str, warmup: int, iters: int, device: torch.device) -> tuple[s
 
     def batches():  # random "real" data: the step's cost does not depend on the pixels
         while True:
-            yield torch.rand(b, 1, r, r, device=device) * 2 - 1, torch.randint(
-                0, 10, (b,), device=device
+            yield (
+                torch.rand(b, 1, r, r, device=device) * 2 - 1,
+                torch.randint(0, 10, (b,), device=device),
             )
 
     it = batches()

@@ -1,18 +1,21 @@
 """Spectrally normalised layers (Miyato et al. 2018), as used on every layer of SAGAN's G and D.
 
-Thin factories over :func:`torch.nn.utils.parametrizations.spectral_norm`, so that each network
-states per layer whether it is normalised, and so that the whole codebase uses one power-iteration
-setting. The parametrisation keeps ``weight.original`` as the trained parameter and the power
-iteration vectors ``_u``/``_v`` as buffers, so they travel in ``state_dict`` (and checkpoints).
+Thin factories over PyTorch's spectral-norm parametrisation (the one
+:func:`torch.nn.utils.parametrizations.spectral_norm` registers, here kept in float32 under
+autocast), so that each network states per layer whether it is normalised, and so that the
+whole codebase uses one power-iteration setting. The parametrisation keeps ``weight.original``
+as the trained parameter and the power-iteration vectors ``_u``/``_v`` as buffers, so they
+travel in ``state_dict`` (and checkpoints).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 __all__ = [
     "SN_EPS",
@@ -30,6 +33,19 @@ SN_EPS = 1e-6
 _LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
 
 
+class _SpectralNormFP32(_SpectralNorm):
+    """PyTorch's spectral-norm parametrisation, computed in float32 even under autocast.
+
+    Under bf16/fp16 autocast the power iteration's matrix-vector products would otherwise run
+    in low precision; sigma is then off by up to a percent and the u/v buffers drift. The
+    state-dict layout (``weight.original``, ``weight.0._u``, ``weight.0._v``) is unchanged.
+    """
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(weight.device.type, enabled=False):
+            return super().forward(weight.float()).to(weight.dtype)
+
+
 def maybe_spectral_norm(module: nn.Module, enabled: bool = True) -> nn.Module:
     """Apply spectral normalisation to ``module``'s ``weight`` when ``enabled``.
 
@@ -38,7 +54,10 @@ def maybe_spectral_norm(module: nn.Module, enabled: bool = True) -> nn.Module:
     """
     if not enabled:
         return module
-    return spectral_norm(module, n_power_iterations=1, eps=SN_EPS)
+    dim = 1 if isinstance(module, nn.ConvTranspose2d) else 0
+    sn = _SpectralNormFP32(module.weight, n_power_iterations=1, dim=dim, eps=SN_EPS)
+    parametrize.register_parametrization(module, "weight", sn)
+    return module
 
 
 def sn_conv2d(

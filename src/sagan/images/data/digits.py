@@ -68,7 +68,8 @@ def parse_digits_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return pixels.astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.int64)
 
 
-def _cache_ok(arrays: dict[str, np.ndarray]) -> bool:
+def mnist_arrays_ok(arrays: dict[str, np.ndarray]) -> bool:
+    """True for cached MNIST-style arrays: images (N, 28, 28) uint8 and labels (N,)."""
     images, labels = arrays.get("images"), arrays.get("labels")
     return (
         images is not None
@@ -93,7 +94,7 @@ def load_digits_raw(cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarr
     except SaganError:
         folder = None
     if folder is not None:
-        arrays = load_arrays(folder / CACHE_FILE, _cache_ok)
+        arrays = load_arrays(folder / CACHE_FILE, mnist_arrays_ok)
         if arrays is not None:
             return arrays["images"], arrays["labels"].astype(np.int64)
     images, labels = parse_digits_csv(find_digits_csv())

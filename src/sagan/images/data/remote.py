@@ -27,6 +27,7 @@ from sagan.errors import SaganError
 from sagan.images.data.base import TensorImageDataset, check_resolution, pad_to, resize_square_batch
 from sagan.images.data.cache import cache_dir as default_cache_dir
 from sagan.images.data.cache import ensure_dir, load_arrays, save_arrays, temp_file_for
+from sagan.images.data.digits import mnist_arrays_ok
 
 __all__ = [
     "CIFAR10_FILE",
@@ -252,19 +253,6 @@ def parse_cifar10_tar(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 # --------------------------------------------------------------------------- loaders
 
 
-def _mnist_ok(a: dict[str, np.ndarray]) -> bool:
-    images, labels = a.get("images"), a.get("labels")
-    return (
-        images is not None
-        and labels is not None
-        and images.dtype == np.uint8
-        and images.ndim == 3
-        and images.shape[1:] == (28, 28)
-        and labels.shape == (len(images),)
-        and len(images) > 0
-    )
-
-
 def _cifar_ok(a: dict[str, np.ndarray]) -> bool:
     images, labels, names = a.get("images"), a.get("labels"), a.get("class_names")
     return (
@@ -295,7 +283,7 @@ def load_mnist(
     """
     resolution = check_resolution(resolution)
     folder = ensure_dir((cache_dir or default_cache_dir()) / "mnist")
-    arrays = load_arrays(folder / CACHE_FILE, _mnist_ok)
+    arrays = load_arrays(folder / CACHE_FILE, mnist_arrays_ok)
     if arrays is None:
         images = _read_idx_gz(fetch(MNIST_FILES["images"], folder, "MNIST training images"))
         labels = _read_idx_gz(fetch(MNIST_FILES["labels"], folder, "MNIST training labels"))
