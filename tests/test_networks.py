@@ -169,3 +169,16 @@ def test_conditional_bn_starts_as_plain_bn_and_is_per_class() -> None:
     out = cbn(x, y)
     torch.testing.assert_close(out[1], bn(x)[1] * 2 + 0.5)
     torch.testing.assert_close(out[0], bn(x)[0])
+
+
+def test_spectral_norm_stays_float32_under_autocast() -> None:
+    from sagan.nn import sn_conv2d
+
+    torch.manual_seed(0)
+    conv = sn_conv2d(16, 32, 3)
+    conv.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for _ in range(30):
+            w = conv.weight
+    assert w.dtype == torch.float32 and conv.parametrizations.weight[0]._u.dtype == torch.float32
+    assert abs(_sigma(conv) - 1) < 1e-3  # bf16 power iterations would be off by ~1e-2

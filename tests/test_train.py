@@ -141,3 +141,19 @@ def test_unconditional_folder_training(tmp_path: Path) -> None:
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["model"]["channels"] == 3 and saved["model"]["num_classes"] == 0
     assert find_checkpoints(run)[-1].name == "ckpt-0000002.pt"
+
+
+def test_bf16_training_runs_and_keeps_float32_weights(tmp_path: Path) -> None:
+    cfg = tiny(2, precision="bf16")
+    run = train(cfg, out=tmp_path / "r", progress=False)
+    ckpt = load_checkpoint(find_checkpoints(run)[-1], kind="images")
+    assert all(v.dtype in (torch.float32, torch.int64) for v in ckpt["G"].values())
+    assert all(torch.isfinite(v.float()).all() for v in ckpt["G"].values())
+    records = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert all(r["loss_d"] is not None for r in records)
+
+
+def test_float16_needs_cuda(tmp_path: Path) -> None:
+    cfg = tiny(2, precision="16")
+    with pytest.raises(SaganError, match="--precision 16 needs a CUDA GPU"):
+        train(cfg, out=tmp_path / "r", progress=False)

@@ -49,6 +49,7 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "log_every": ("train", "log_every"),
     "keep_checkpoints": ("train", "keep_checkpoints"),
     "device": ("train", "device"),
+    "precision": ("train", "precision"),
 }
 
 
@@ -108,6 +109,11 @@ def _add_train(commands: Any) -> None:
     t.add_argument("--ema-decay", type=float, metavar="D", help="G EMA decay, 0 = off (0.999)")
     t.add_argument("--seed", type=int, metavar="S", help="random seed (default 0)")
     t.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda, cuda:N, mps")
+    t.add_argument(
+        "--precision",
+        metavar="P",
+        help="32 (default), bf16 (autocast; CPU with AMX/AVX-512 and CUDA) or 16 (CUDA)",
+    )
     b = p.add_argument_group("run folder")
     b.add_argument("--save-every", type=int, metavar="N", help="checkpoint period (500)")
     b.add_argument("--sample-every", type=int, metavar="N", help="sample-grid period (250)")

@@ -99,6 +99,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     device: str = "auto"
     """``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:1``, ``mps``."""
+    precision: str = "32"
+    """``32`` (float32), ``bf16`` (bfloat16 autocast, CPU and CUDA) or ``16`` (float16 autocast
+    with gradient scaling, CUDA only). Parameters, optimiser state and spectral norm stay
+    float32."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "steps", "n_dis", "save_every", "sample_every", "log_every"):
@@ -113,6 +117,7 @@ class TrainConfig:
         check_positive("train.seed", self.seed, allow_zero=True)
         dev = self.device.split(":")[0]
         check_choice("train.device", dev, ("auto", "cpu", "cuda", "mps"))
+        check_choice("train.precision", self.precision, ("32", "bf16", "16"))
 
 
 @dataclass(frozen=True)

@@ -45,4 +45,5 @@ def batch_stream(
         )
     for images, labels in batches:
         images = images.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+        images = images.contiguous(memory_format=torch.channels_last)  # as the networks
         yield images, labels.to(device, non_blocking=True)

@@ -46,6 +46,8 @@ from sagan.training import (
     save_checkpoint,
 )
 from sagan.training.checkpoint import checkpoint_name, find_checkpoints
+from sagan.training.optim import adam
+from sagan.training.precision import Precision, resolve_precision
 
 __all__ = [
     "KIND",
@@ -65,7 +67,15 @@ KIND = "images"
 
 RESUMABLE: dict[str, frozenset[str]] = {
     "train": frozenset(
-        {"steps", "save_every", "sample_every", "log_every", "keep_checkpoints", "device"}
+        {
+            "steps",
+            "save_every",
+            "sample_every",
+            "log_every",
+            "keep_checkpoints",
+            "device",
+            "precision",
+        }
     ),
     "data": frozenset({"num_workers"}),
 }
@@ -84,6 +94,9 @@ class GANState:
     opt_d: torch.optim.Optimizer
     noise: torch.Generator
     """Draws latents and fake labels."""
+    precision: Precision
+    scaler_g: torch.amp.GradScaler
+    scaler_d: torch.amp.GradScaler
     step: int = 0
     """Completed iterations (G updates)."""
     batches_seen: int = 0
@@ -98,14 +111,18 @@ class GANState:
 def build_state(cfg: RunConfig, device: torch.device) -> GANState:
     """Fresh networks (seeded by ``cfg.train.seed``), optimisers and noise generator."""
     t = cfg.train
+    precision = resolve_precision(t.precision, device)
     torch.manual_seed(t.seed)
-    G = build_generator(cfg.model).to(device)
-    D = build_discriminator(cfg.model).to(device)
+    # channels_last: the layout oneDNN (CPU) and cuDNN tensor cores run convolutions in
+    G = build_generator(cfg.model).to(device, memory_format=torch.channels_last)
+    D = build_discriminator(cfg.model).to(device, memory_format=torch.channels_last)
     ema = EMA(G, t.ema_decay) if t.ema_decay > 0 else None
-    opt_g = torch.optim.Adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
+    opt_g = adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
+    opt_d = adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
     noise = torch.Generator(device=device).manual_seed(t.seed + 1)
-    return GANState(cfg, G, D, ema, opt_g, opt_d, noise)
+    return GANState(
+        cfg, G, D, ema, opt_g, opt_d, noise, precision, precision.scaler(), precision.scaler()
+    )
 
 
 def _latents(
@@ -125,7 +142,7 @@ def train_step(
     loss: GANLoss,
 ) -> dict[str, torch.Tensor]:
     """One iteration: ``n_dis`` D updates, one G update, one EMA update. Returns detached stats."""
-    G, D = state.G, state.D
+    G, D, amp = state.G, state.D, state.precision
     conditional = bool(state.cfg.model.num_classes)
     D.requires_grad_(True)
     for _ in range(state.cfg.train.n_dis):
@@ -133,22 +150,27 @@ def train_step(
         state.batches_seen += 1
         b = real.shape[0]
         z, y_fake = _latents(state, b, real.device)
-        with torch.no_grad():
+        with torch.no_grad(), amp.autocast():
             fake = G(z, y_fake)
-        x = torch.cat([real, fake])  # (2B, C, R, R)
-        y = torch.cat([y_real, y_fake]) if conditional else None  # type: ignore[list-item]
-        scores = D(x, y)  # (2B,)
+        with amp.autocast():
+            x = torch.cat([real, fake.to(real.dtype)])  # (2B, C, R, R)
+            y = torch.cat([y_real, y_fake]) if conditional else None  # type: ignore[list-item]
+            scores = D(x, y).float()  # (2B,)
         d_real, d_fake = scores[:b], scores[b:]
         loss_d = loss.d(d_real, d_fake)
         state.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        state.opt_d.step()
+        state.scaler_d.scale(loss_d).backward()
+        state.scaler_d.step(state.opt_d)
+        state.scaler_d.update()
     D.requires_grad_(False)  # G's update needs gradients through D, not of D
     z, y_fake = _latents(state, state.cfg.train.batch_size, real.device)
-    loss_g = loss.g(D(G(z, y_fake), y_fake))
+    with amp.autocast():
+        scores = D(G(z, y_fake), y_fake).float()
+    loss_g = loss.g(scores)
     state.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    state.opt_g.step()
+    state.scaler_g.scale(loss_g).backward()
+    state.scaler_g.step(state.opt_g)
+    state.scaler_g.update()
     D.requires_grad_(True)
     state.step += 1
     if state.ema is not None:
@@ -175,6 +197,8 @@ def state_to_checkpoint(state: GANState, dataset: ImageDataset | None = None) ->
         "opt_g": state.opt_g.state_dict(),
         "opt_d": state.opt_d.state_dict(),
         "noise_rng": state.noise.get_state(),
+        "scaler_g": state.scaler_g.state_dict(),
+        "scaler_d": state.scaler_d.state_dict(),
         "rng": capture_rng_state(),
     }
     if dataset is not None:
@@ -196,6 +220,9 @@ def load_state(ckpt: dict[str, Any], cfg: RunConfig, device: torch.device) -> GA
             state.ema.load_state_dict(ckpt["G_ema"])
         state.opt_g.load_state_dict(ckpt["opt_g"])
         state.opt_d.load_state_dict(ckpt["opt_d"])
+        if ckpt.get("scaler_g"):  # empty when saved without float16
+            state.scaler_g.load_state_dict(ckpt["scaler_g"])
+            state.scaler_d.load_state_dict(ckpt["scaler_d"])
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0][:160]
         raise SaganError(f"checkpoint does not match its own config ({first})") from None
