@@ -1,9 +1,10 @@
 """Self-attention layer, forward + backward: time and peak memory, ours against the explicit map.
 
 Run by hand; prints a Markdown table. Each measurement runs in a fresh subprocess so that its
-peak resident memory (ru_maxrss above the process's level before the measured region) is its
-own. Before timing, every configuration checks that both implementations give equal outputs
-and input gradients (float32: max abs diff <= 1e-4; bf16: <= 0.1).
+peak memory is its own: the rise of the resident set (VmHWM, reset after a warm-up run) over
+its level before the timed runs, i.e. the memory that forward + backward needs. Before timing,
+every configuration checks that both implementations give equal outputs and input gradients
+(float32: max abs diff <= 1e-4; bf16: <= 0.1).
 
     python benchmarks/attention.py                       # the README table
     python benchmarks/attention.py --sizes 32 64 --batches 16 --dtypes float32
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory import peak_mib, reset_peak, rss_mib
 from reference import explicit_forward
 
 from sagan.nn import SelfAttention2d
@@ -49,7 +50,7 @@ def _run(layer: SelfAttention2d, x: torch.Tensor, impl: str, dtype: torch.dtype)
 
 def check_equal(size: int, pool: bool, channels: int, dtype: torch.dtype) -> float:
     """Max abs difference of outputs and input gradients of the two implementations."""
-    layer = _layer(channels, pool)
+    layer = _layer(channels, pool).eval()  # eval: both runs see the same normalised weights
     x = torch.randn(2, channels, size, size)
     worst = 0.0
     results = []
@@ -73,8 +74,8 @@ def measure_one(
     _run(layer, x, impl, DTYPES[dtype])  # warm-up (allocator, kernels)
     layer.zero_grad(set_to_none=True)
     x.grad = None
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss_now = _rss_kib()
+    reset_peak()
+    base = rss_mib()
     times = []
     for _ in range(reps):
         start = time.perf_counter()
@@ -82,16 +83,7 @@ def measure_one(
         times.append(time.perf_counter() - start)
         layer.zero_grad(set_to_none=True)
         x.grad = None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {
-        "time": statistics.median(times),
-        "peak_mib": max(peak - min(before, rss_now), 0) / 1024,
-    }
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() // 1024
+    return {"time": statistics.median(times), "peak_mib": max(peak_mib() - base, 0.0)}
 
 
 def _subprocess(args: list[str]) -> dict[str, float]:

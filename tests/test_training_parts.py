@@ -147,3 +147,34 @@ def test_corrupt_truncated_and_foreign_checkpoints(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(SaganError, match="no checkpoint"):
         resolve_checkpoint(empty)
+
+
+def test_prefetcher_keeps_order_and_reraises() -> None:
+    from sagan.training import Prefetcher, TimedIterator
+
+    assert list(Prefetcher(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise OSError("disk went away")
+
+    it = Prefetcher(broken())
+    assert next(it) == 1
+    with pytest.raises(OSError, match="disk went away"):
+        next(it)
+    endless = Prefetcher(iter(int, 1))  # never ends; close must stop its thread
+    next(endless)
+    endless.close()
+    endless._thread.join(timeout=2)
+    assert not endless._thread.is_alive()
+
+    def slow():
+        import time
+
+        for i in range(3):
+            time.sleep(0.02)
+            yield i
+
+    timed = TimedIterator(slow())
+    assert list(timed) == [0, 1, 2]
+    assert timed.waited >= 0.05

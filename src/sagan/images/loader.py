@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from sagan.images.data import ImageDataset, TensorImageDataset
-from sagan.training import ResumableBatchSampler
+from sagan.training import Prefetcher, ResumableBatchSampler
 
 __all__ = ["batch_stream"]
 
@@ -26,7 +26,8 @@ def batch_stream(
 
     ``position`` is the number of batches already consumed (from a checkpoint). In-memory data
     sets are indexed directly; folders go through a ``DataLoader`` with ``num_workers``
-    processes. Images travel as uint8 and are scaled on the device.
+    processes, read two batches ahead by a background thread. Images travel as uint8 and are
+    scaled on the device, in channels_last layout.
     """
     sampler = ResumableBatchSampler(len(dataset), batch_size, seed=seed, position=position)
     if isinstance(dataset, TensorImageDataset):
@@ -34,15 +35,14 @@ def batch_stream(
             dataset.batch(torch.as_tensor(idx)) for idx in sampler
         )
     else:
-        batches = iter(
-            DataLoader(
-                dataset,
-                batch_sampler=sampler,
-                num_workers=num_workers,
-                pin_memory=device.type == "cuda",
-                persistent_workers=num_workers > 0,
-            )
+        loader = DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            num_workers=num_workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=num_workers > 0,
         )
+        batches = Prefetcher(iter(loader), depth=2)
     for images, labels in batches:
         images = images.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
         images = images.contiguous(memory_format=torch.channels_last)  # as the networks

@@ -35,6 +35,7 @@ from sagan.nn import attention_gammas
 from sagan.training import (
     EMA,
     StatsWriter,
+    TimedIterator,
     capture_rng_state,
     find_latest_run,
     load_checkpoint,
@@ -418,13 +419,15 @@ def _loop(
     samples_dir.mkdir(exist_ok=True)
     latents = fixed_latents(cfg, device)
     stats = StatsWriter(run_dir)
-    batches = batch_stream(
-        dataset,
-        t.batch_size,
-        seed=t.seed,
-        position=state.batches_seen,
-        device=device,
-        num_workers=cfg.data.num_workers,
+    batches = TimedIterator(
+        batch_stream(
+            dataset,
+            t.batch_size,
+            seed=t.seed,
+            position=state.batches_seen,
+            device=device,
+            num_workers=cfg.data.num_workers,
+        )
     )
     if state.step == 0:
         # evenly spaced indices: data sets stored class by class still show every class
@@ -464,6 +467,8 @@ def _loop(
                     elapsed = time.perf_counter() - window_start
                     values = {k: float(v) for k, v in out.items()}
                     values["img_per_s"] = window_steps * t.batch_size * t.n_dis / elapsed
+                    values["data_wait_share"] = batches.waited / elapsed
+                    batches.waited = 0.0
                     gammas = attention_gammas(state.G, "G") | attention_gammas(state.D, "D")
                     values.update({f"gamma/{k}": v for k, v in gammas.items()})
                     stats.scalars(state.step, values)

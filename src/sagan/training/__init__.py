@@ -1,6 +1,6 @@
 """Shared training machinery: EMA, checkpoints, run folders, RNG state, data order, logging."""
 
-from sagan.training.batches import ResumableBatchSampler
+from sagan.training.batches import Prefetcher, ResumableBatchSampler, TimedIterator
 from sagan.training.checkpoint import (
     find_checkpoints,
     load_checkpoint,
@@ -16,8 +16,10 @@ from sagan.training.stats import StatsWriter
 
 __all__ = [
     "EMA",
+    "Prefetcher",
     "ResumableBatchSampler",
     "StatsWriter",
+    "TimedIterator",
     "capture_rng_state",
     "find_checkpoints",
     "find_latest_run",

@@ -1,0 +1,32 @@
+"""Peak resident memory of the current process, from /proc (Linux).
+
+``ru_maxrss`` is no good for subprocess measurements: Linux carries it across ``exec`` from the
+forked parent's memory, so a child of a big parent reports the parent's peak. ``VmHWM`` belongs
+to the process's own address space and can be reset through ``/proc/self/clear_refs``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _status_kib(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{key} not in /proc/self/status")
+
+
+def reset_peak() -> None:
+    """Reset the high-water mark to the current resident set."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_mib() -> float:
+    """Peak resident memory (VmHWM) since start or the last :func:`reset_peak`, in MiB."""
+    return _status_kib("VmHWM") / 1024
+
+
+def rss_mib() -> float:
+    """Current resident memory (VmRSS), in MiB."""
+    return _status_kib("VmRSS") / 1024
