@@ -97,3 +97,21 @@ def test_attention_figure_layout_and_errors(run_dir: Path) -> None:
     no_attn = train(plain, out=run_dir.parent / "plain", progress=False)
     with pytest.raises(SaganError, match="no self-attention layer"):
         attention_figure(sagan.load_generator(no_attn))
+
+
+def test_unwritable_outputs_are_one_line_errors(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sagan.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for argv in (
+        ["sample", str(run_dir), "--n", "2", "--out", str(blocker / "grid.png")],
+        ["sample", str(run_dir), "--n", "2", "--out", str(blocker / "folder")],
+        ["attention", str(run_dir), "--n", "1", "--out", str(blocker / "a.png")],
+        ["export", str(run_dir), "--out", str(blocker / "exp")],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("sagan: error: cannot write") and err.count("\n") == 1, err

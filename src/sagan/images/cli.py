@@ -6,6 +6,8 @@ Parsers import nothing heavy; each handler imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,17 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` into a one-line SaganError."""
+    from sagan.errors import SaganError
+
+    try:
+        yield
+    except OSError as exc:
+        raise SaganError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def _parse_labels(text: str) -> list[int]:
     try:
         return [int(v) for v in text.replace(",", " ").split()]
@@ -211,7 +224,6 @@ def _sample(args: argparse.Namespace) -> int:
     import torch
     from PIL import Image
 
-    from sagan.errors import SaganError
     from sagan.images.export import load_generator
     from sagan.images.grid import save_grid, to_uint8
     from sagan.training import pick_device
@@ -221,7 +233,7 @@ def _sample(args: argparse.Namespace) -> int:
         args.n, labels=args.labels, generator=torch.Generator().manual_seed(args.seed)
     )
     images = images * 2 - 1  # grid helpers take [-1, 1]
-    try:
+    with _writing(args.out):
         if args.out.suffix.lower() == ".png":
             save_grid(images, args.out, nrow=args.nrow)
         else:
@@ -230,8 +242,6 @@ def _sample(args: argparse.Namespace) -> int:
                 Image.fromarray(pic.squeeze(-1) if pic.shape[-1] == 1 else pic).save(
                     args.out / f"{i:05d}.png"
                 )
-    except OSError as exc:
-        raise SaganError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"wrote {args.n} images to {args.out}")
     return 0
 
@@ -275,7 +285,6 @@ def _points(text: str | None) -> tuple[tuple[float, float], ...] | None:
 def _attention(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from sagan.errors import SaganError
     from sagan.images.attention_figure import DEFAULT_POINTS, attention_figure
     from sagan.images.export import load_generator
     from sagan.training import pick_device
@@ -289,11 +298,9 @@ def _attention(args: argparse.Namespace) -> int:
         labels=args.labels,
         scale=args.scale,
     )
-    try:
+    with _writing(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(figure).save(args.out)
-    except OSError as exc:
-        raise SaganError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"wrote {args.out}")
     return 0
 
