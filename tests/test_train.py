@@ -157,3 +157,13 @@ def test_float16_needs_cuda(tmp_path: Path) -> None:
     cfg = tiny(2, precision="16")
     with pytest.raises(SaganError, match="--precision 16 needs a CUDA GPU"):
         train(cfg, out=tmp_path / "r", progress=False)
+
+
+def test_resume_auto_falls_back_past_a_corrupt_checkpoint(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    run = train(tiny(4, keep_checkpoints=5), runs_root=runs, progress=False)
+    newest = find_checkpoints(run)[-1]
+    newest.write_bytes(newest.read_bytes()[:100])  # a crash-truncated copy, say
+    train(resume="auto", runs_root=runs, overrides={"train": {"steps": 6}}, progress=False)
+    ckpt = load_checkpoint(find_checkpoints(run)[-1], kind="images")
+    assert ckpt["step"] == 6

@@ -102,11 +102,10 @@ def test_failed_write_leaves_existing_checkpoints_intact(
     save_checkpoint({"kind": "images", "step": 1}, good)
     data = good.read_bytes()
 
-    def disk_full(obj: object, f: object, *a: object, **k: object) -> None:
-        f.write(b"partial")  # type: ignore[attr-defined]
+    def disk_full(fd: int) -> None:  # the data was written; the disk cannot hold it
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(torch, "save", disk_full)
+    monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(SaganError, match=r"No space left on device; earlier checkpoints .* intact"):
         save_checkpoint({"kind": "images", "step": 2}, tmp_path / checkpoint_name(2))
     with pytest.raises(SaganError, match="No space left"):  # overwriting the same name too
@@ -178,3 +177,30 @@ def test_prefetcher_keeps_order_and_reraises() -> None:
     timed = TimedIterator(slow())
     assert list(timed) == [0, 1, 2]
     assert timed.waited >= 0.05
+
+
+def test_a_flipped_bit_is_caught_by_the_checksum(tmp_path: Path) -> None:
+    path = tmp_path / checkpoint_name(1)
+    save_checkpoint({"kind": "images", "w": torch.randn(100_000)}, path)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0x01  # inside the tensor data: torch alone would load this silently
+    path.write_bytes(bytes(raw))
+    with pytest.raises(SaganError, match="corrupt \\(checksum mismatch\\)"):
+        load_checkpoint(path, kind="images")
+
+
+def test_newest_good_checkpoint_is_used_when_the_newest_is_corrupt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sagan.training import load_newest_good
+
+    for step in (1, 2, 3):
+        save_checkpoint({"kind": "images", "step": step}, tmp_path / checkpoint_name(step))
+    (tmp_path / checkpoint_name(3)).write_bytes(b"truncated")
+    path, ckpt = load_newest_good(tmp_path, kind="images")
+    assert path.name == checkpoint_name(2) and ckpt["step"] == 2
+    assert "skipping ckpt-0000003.pt" in capsys.readouterr().err
+    (tmp_path / checkpoint_name(2)).write_bytes(b"")
+    (tmp_path / checkpoint_name(1)).write_bytes(b"x")
+    with pytest.raises(SaganError, match=r"every checkpoint .* is unreadable or corrupt"):
+        load_newest_good(tmp_path, kind="images")

@@ -17,7 +17,7 @@ from sagan.config import from_dict
 from sagan.errors import SaganError
 from sagan.images.config import ModelConfig
 from sagan.images.networks import build_generator
-from sagan.training import load_checkpoint, resolve_checkpoint
+from sagan.training import load_source
 
 __all__ = ["EXPORT_FORMAT", "LoadedGenerator", "export_generator", "load_generator"]
 
@@ -90,8 +90,8 @@ class LoadedGenerator(nn.Module):
         return (self.net(z, y).float().clamp(-1, 1) + 1) / 2
 
 
-def _from_checkpoint(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor], int]:
-    ckpt = load_checkpoint(path, kind="images")
+def _from_checkpoint(source: Path) -> tuple[ModelConfig, dict[str, torch.Tensor], int]:
+    _, ckpt = load_source(source, kind="images")
     cfg = from_dict(ModelConfig, ckpt["config"]["model"])
     weights = ckpt["G_ema"] if ckpt.get("G_ema") is not None else ckpt["G"]
     return cfg, weights, int(ckpt["step"])
@@ -115,7 +115,7 @@ def _read_source(source: str | Path) -> tuple[ModelConfig, dict[str, torch.Tenso
     source = Path(source)
     if source.is_dir() and (source / _META).exists():
         return _from_export(source)
-    return _from_checkpoint(resolve_checkpoint(source))
+    return _from_checkpoint(source)
 
 
 def load_generator(source: str | Path, *, device: str | torch.device = "cpu") -> LoadedGenerator:

@@ -38,11 +38,10 @@ from sagan.training import (
     TimedIterator,
     capture_rng_state,
     find_latest_run,
-    load_checkpoint,
+    load_source,
     make_run_dir,
     pick_device,
     prune_checkpoints,
-    resolve_checkpoint,
     restore_rng_state,
     save_checkpoint,
 )
@@ -336,8 +335,8 @@ def _open_run(
                 "or choose another --out"
             )
         return cfg, out, None  # type: ignore[return-value]
-    ckpt_path = resolve_checkpoint(find_latest_run(runs_root) if resume == "auto" else resume)
-    ckpt = load_checkpoint(ckpt_path, kind=KIND)
+    source = find_latest_run(runs_root) if resume == "auto" else resume
+    ckpt_path, ckpt = load_source(source, kind=KIND)
     return resolve_resume_config(ckpt["config"], overrides), ckpt_path.parent, ckpt
 
 

@@ -4,6 +4,8 @@ from sagan.training.batches import Prefetcher, ResumableBatchSampler, TimedItera
 from sagan.training.checkpoint import (
     find_checkpoints,
     load_checkpoint,
+    load_newest_good,
+    load_source,
     prune_checkpoints,
     resolve_checkpoint,
     save_checkpoint,
@@ -24,6 +26,8 @@ __all__ = [
     "find_checkpoints",
     "find_latest_run",
     "load_checkpoint",
+    "load_newest_good",
+    "load_source",
     "make_run_dir",
     "pick_device",
     "prune_checkpoints",

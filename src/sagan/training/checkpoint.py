@@ -1,16 +1,21 @@
-"""Self-contained, atomically written checkpoints.
+"""Self-contained, atomically written, checksummed checkpoints.
 
 A checkpoint is one ``torch.save`` file holding plain data and tensors only, so it loads with
-``weights_only=True`` (no code runs on load). It is written to a temporary file in the same
-folder, fsynced, then renamed over the final name, so a crash or a full disk never leaves a
-half-written ``ckpt-*.pt`` behind and never touches the checkpoints already there.
+``weights_only=True`` (no code runs on load). The state is serialised, its SHA-256 computed,
+and both are saved together, so a flipped bit anywhere is caught on load (torch's own format
+would load it silently). The file is written to a temporary name in the same folder, fsynced,
+then renamed over the final name, so a crash or a full disk never leaves a half-written
+``ckpt-*.pt`` behind and never touches the checkpoints already there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +28,14 @@ __all__ = [
     "checkpoint_name",
     "find_checkpoints",
     "load_checkpoint",
+    "load_newest_good",
+    "load_source",
     "prune_checkpoints",
     "resolve_checkpoint",
     "save_checkpoint",
 ]
 
-CHECKPOINT_FORMAT = "torch-sagan-checkpoint-v1"
+CHECKPOINT_FORMAT = "torch-sagan-checkpoint-v2"
 _NAME = re.compile(r"^ckpt-(\d+)\.pt$")
 
 
@@ -50,9 +57,17 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically; on failure nothing at ``path`` changes."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    wrapped = {
+        "format": CHECKPOINT_FORMAT,
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "payload": payload,
+    }
     try:
         with open(tmp, "wb") as f:
-            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
+            torch.save(wrapped, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -81,9 +96,20 @@ def load_checkpoint(path: Path, *, kind: str) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise SaganError(f"{path} is not a torch-sagan checkpoint (no {CHECKPOINT_FORMAT} tag)")
-    if state.get("kind") != kind:
+    payload = state.get("payload")
+    if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != state.get("sha256"):
         raise SaganError(
-            f"{path} is a torch-sagan '{state.get('kind')}' checkpoint, not '{kind}'; "
+            f"{path} is corrupt (checksum mismatch); resume from an earlier ckpt-*.pt "
+            "in its run folder"
+        )
+    try:
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception:
+        raise SaganError(f"{path} passed its checksum but does not load") from None
+    found = state.get("kind") if isinstance(state, dict) else None
+    if found != kind:
+        raise SaganError(
+            f"{path} is a torch-sagan '{found}' checkpoint, not '{kind}'; "
             "use the matching sagan sub-command"
         )
     return state
@@ -104,6 +130,35 @@ def prune_checkpoints(run_dir: Path, keep: int) -> None:
     for p in find_checkpoints(run_dir)[:-keep]:
         with contextlib.suppress(OSError):
             p.unlink()
+
+
+def load_newest_good(run_dir: Path, *, kind: str) -> tuple[Path, dict[str, Any]]:
+    """The newest checkpoint of ``run_dir`` that loads and passes its checksum.
+
+    Unreadable or corrupt newer ones are skipped with a warning on stderr (they are kept on
+    disk for inspection).
+    """
+    ckpts = find_checkpoints(run_dir)
+    if not ckpts:
+        raise SaganError(f"no checkpoint (ckpt-*.pt) in {run_dir}")
+    for path in reversed(ckpts):
+        try:
+            return path, load_checkpoint(path, kind=kind)
+        except SaganError as exc:
+            if "checkpoint, not" in str(exc):  # a foreign kind is not a corrupt file
+                raise
+            print(f"warning: skipping {path.name}: {exc}", file=sys.stderr)
+    raise SaganError(f"every checkpoint in {run_dir} is unreadable or corrupt")
+
+
+def load_source(source: str | Path, *, kind: str) -> tuple[Path, dict[str, Any]]:
+    """Load a checkpoint file, or the newest good checkpoint of a run folder."""
+    source = Path(source)
+    if source.is_dir():
+        return load_newest_good(source, kind=kind)
+    if source.is_file():
+        return source, load_checkpoint(source, kind=kind)
+    raise SaganError(f"{source} does not exist; give a checkpoint file or a run folder")
 
 
 def resolve_checkpoint(source: str | Path) -> Path:
