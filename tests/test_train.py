@@ -167,3 +167,95 @@ def test_resume_auto_falls_back_past_a_corrupt_checkpoint(tmp_path: Path) -> Non
     train(resume="auto", runs_root=runs, overrides={"train": {"steps": 6}}, progress=False)
     ckpt = load_checkpoint(find_checkpoints(run)[-1], kind="images")
     assert ckpt["step"] == 6
+
+
+class _PoisonedLoss:
+    """The hinge loss, but NaN on the D-loss calls whose numbers are in ``bad_calls``."""
+
+    def __init__(self, bad_calls: set[int]) -> None:
+        from sagan.losses import d_hinge, g_hinge
+
+        self.calls, self.bad_calls, self._d, self.g = 0, bad_calls, d_hinge, g_hinge
+
+    def d(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        out = self._d(real, fake)
+        return out * float("nan") if self.calls in self.bad_calls else out
+
+
+def _poison(monkeypatch: pytest.MonkeyPatch, bad_calls: set[int]) -> _PoisonedLoss:
+    import sagan.images.train as train_module
+
+    poisoned = _PoisonedLoss(bad_calls)
+    monkeypatch.setitem(train_module.LOSSES, "hinge", poisoned)
+    return poisoned
+
+
+def test_a_non_finite_update_is_skipped_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sagan.images.train as train_module
+
+    original, snapshots = train_module.train_step, []
+
+    def recording_step(state, batches, loss):  # type: ignore[no-untyped-def]
+        out = original(state, batches, loss)
+        snapshots.append([p.detach().clone() for p in state.D.parameters()])
+        return out
+
+    monkeypatch.setattr(train_module, "train_step", recording_step)
+    _poison(monkeypatch, {2})  # D's update of iteration 2 sees a NaN loss
+    run = train(tiny(3, save_every=1), out=tmp_path / "poisoned", progress=False)
+    records = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["skipped_updates"] for r in records] == [0, 1, 1]
+    assert all(torch.equal(a, b) for a, b in zip(snapshots[0], snapshots[1], strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(snapshots[1], snapshots[2], strict=True))
+    # no checkpoint inside the streak; the next clean iteration saves again
+    assert [p.name for p in find_checkpoints(run)] == ["ckpt-0000001.pt", "ckpt-0000003.pt"]
+    assert "step 2: inside a non-finite streak; not saving" in capsys.readouterr().err
+    assert load_checkpoint(run / "ckpt-0000003.pt", kind="images")["skipped"] == 1
+
+
+def test_a_bad_streak_rolls_back_to_the_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _poison(monkeypatch, {3, 4})  # iterations 3 and 4
+    run = train(tiny(6, save_every=2, max_bad_steps=2), out=tmp_path / "r", progress=False)
+    err = capsys.readouterr().err
+    assert "2 non-finite iterations in a row; rolled back to ckpt-0000002.pt" in err
+    final = load_checkpoint(find_checkpoints(run)[-1], kind="images")
+    assert final["step"] == 6
+    assert all(torch.isfinite(v.float()).all() for v in final["G"].values())
+
+
+def test_a_streak_before_any_checkpoint_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _poison(monkeypatch, {1, 2})
+    with pytest.raises(SaganError, match=r"diverged at step 2 .* before any checkpoint"):
+        train(tiny(6, save_every=5, max_bad_steps=2), out=tmp_path / "r", progress=False)
+
+
+def test_non_finite_weights_are_never_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sagan.images.train as train_module
+
+    original = train_module.train_step
+    poisoned = []
+
+    def step_then_poison(state, batches, loss):  # type: ignore[no-untyped-def]
+        out = original(state, batches, loss)
+        if state.step == 3 and not poisoned:
+            poisoned.append(True)
+            with torch.no_grad():
+                next(state.G.parameters()).fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(train_module, "train_step", step_then_poison)
+    run = train(tiny(4, save_every=1, keep_checkpoints=10), out=tmp_path / "r", progress=False)
+    assert "step 3: non-finite weights; not saving" in capsys.readouterr().err
+    for path in find_checkpoints(run):
+        ckpt = load_checkpoint(path, kind="images")
+        assert all(torch.isfinite(v.float()).all() for v in ckpt["G"].values()), path.name
+    assert find_checkpoints(run)[-1].name == "ckpt-0000004.pt"

@@ -50,6 +50,7 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "sample_every": ("train", "sample_every"),
     "log_every": ("train", "log_every"),
     "keep_checkpoints": ("train", "keep_checkpoints"),
+    "max_bad_steps": ("train", "max_bad_steps"),
     "device": ("train", "device"),
     "precision": ("train", "precision"),
 }
@@ -121,6 +122,12 @@ def _add_train(commands: Any) -> None:
     b.add_argument("--sample-every", type=int, metavar="N", help="sample-grid period (250)")
     b.add_argument("--log-every", type=int, metavar="N", help="stats period (10)")
     b.add_argument("--keep-checkpoints", type=int, metavar="K", help="checkpoints kept (3)")
+    b.add_argument(
+        "--max-bad-steps",
+        type=int,
+        metavar="K",
+        help="roll back to the last good checkpoint after K non-finite iterations in a row (20)",
+    )
     b.add_argument("--config", type=Path, metavar="FILE", help="YAML file of settings")
     b.add_argument("--out", type=Path, metavar="DIR", help="run folder (default: runs/NNNNN-...)")
     b.add_argument("--runs", type=Path, metavar="DIR", help="root of numbered runs (runs)")

@@ -97,6 +97,9 @@ class TrainConfig:
     sample_every: int = 250
     log_every: int = 10
     keep_checkpoints: int = 3
+    max_bad_steps: int = 20
+    """Iterations in a row with a non-finite loss or gradient (each such update is skipped)
+    after which the run rolls back to its newest good checkpoint."""
     device: str = "auto"
     """``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:1``, ``mps``."""
     precision: str = "32"
@@ -108,6 +111,7 @@ class TrainConfig:
         for name in ("batch_size", "steps", "n_dis", "save_every", "sample_every", "log_every"):
             check_positive(f"train.{name}", getattr(self, name))
         check_positive("train.keep_checkpoints", self.keep_checkpoints)
+        check_positive("train.max_bad_steps", self.max_bad_steps)
         check_positive("train.lr_g", self.lr_g)
         check_positive("train.lr_d", self.lr_d)
         check_range("train.beta1", self.beta1, 0.0, 0.999999)

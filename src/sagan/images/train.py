@@ -38,6 +38,7 @@ from sagan.training import (
     TimedIterator,
     capture_rng_state,
     find_latest_run,
+    load_newest_good,
     load_source,
     make_run_dir,
     pick_device,
@@ -75,6 +76,7 @@ RESUMABLE: dict[str, frozenset[str]] = {
             "keep_checkpoints",
             "device",
             "precision",
+            "max_bad_steps",
         }
     ),
     "data": frozenset({"num_workers"}),
@@ -101,6 +103,12 @@ class GANState:
     """Completed iterations (G updates)."""
     batches_seen: int = 0
     """Real batches consumed: the data stream's position."""
+    skipped: int = 0
+    """Updates skipped for a non-finite loss or gradient, over the whole run."""
+    bad_streak: int = 0
+    """Iterations in a row with a skipped update."""
+    rollbacks: int = 0
+    """Times this process went back to a checkpoint after a bad streak."""
 
     @property
     def sampler(self) -> nn.Module:
@@ -136,6 +144,28 @@ def _latents(
     return z, y
 
 
+def _apply(
+    opt: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    loss: torch.Tensor,
+    params: list[torch.Tensor],
+) -> bool:
+    """Backward and step; the step is skipped (returns False) if the loss or a gradient is
+    not finite, so one bad batch cannot poison the weights or Adam's moments."""
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if scaler.is_enabled():  # float16: the scaler skips steps with inf/nan gradients itself
+        scaler.step(opt)
+        scaler.update()
+        return bool(torch.isfinite(loss))
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch._foreach_norm(grads)  # one kernel for all gradients
+    if bool(torch.isfinite(loss) & torch.isfinite(torch.stack(norms)).all()):
+        opt.step()
+        return True
+    return False
+
+
 def train_step(
     state: GANState,
     batches: Iterator[tuple[torch.Tensor, torch.Tensor]],
@@ -144,6 +174,7 @@ def train_step(
     """One iteration: ``n_dis`` D updates, one G update, one EMA update. Returns detached stats."""
     G, D, amp = state.G, state.D, state.precision
     conditional = bool(state.cfg.model.num_classes)
+    bad = 0
     D.requires_grad_(True)
     for _ in range(state.cfg.train.n_dis):
         real, y_real = next(batches)
@@ -158,21 +189,17 @@ def train_step(
             scores = D(x, y).float()  # (2B,)
         d_real, d_fake = scores[:b], scores[b:]
         loss_d = loss.d(d_real, d_fake)
-        state.opt_d.zero_grad(set_to_none=True)
-        state.scaler_d.scale(loss_d).backward()
-        state.scaler_d.step(state.opt_d)
-        state.scaler_d.update()
+        bad += not _apply(state.opt_d, state.scaler_d, loss_d, list(D.parameters()))
     D.requires_grad_(False)  # G's update needs gradients through D, not of D
     z, y_fake = _latents(state, state.cfg.train.batch_size, real.device)
     with amp.autocast():
         scores = D(G(z, y_fake), y_fake).float()
     loss_g = loss.g(scores)
-    state.opt_g.zero_grad(set_to_none=True)
-    state.scaler_g.scale(loss_g).backward()
-    state.scaler_g.step(state.opt_g)
-    state.scaler_g.update()
+    bad += not _apply(state.opt_g, state.scaler_g, loss_g, list(G.parameters()))
     D.requires_grad_(True)
     state.step += 1
+    state.skipped += bad
+    state.bad_streak = state.bad_streak + 1 if bad else 0
     if state.ema is not None:
         state.ema.update(G, state.step)
     return {
@@ -180,6 +207,7 @@ def train_step(
         "loss_g": loss_g.detach(),
         "d_real": d_real.detach().mean(),
         "d_fake": d_fake.detach().mean(),
+        "skipped_updates": torch.tensor(float(state.skipped)),
     }
 
 
@@ -191,6 +219,7 @@ def state_to_checkpoint(state: GANState, dataset: ImageDataset | None = None) ->
         "config": state.cfg.to_dict(),
         "step": state.step,
         "batches_seen": state.batches_seen,
+        "skipped": state.skipped,
         "G": state.G.state_dict(),
         "D": state.D.state_dict(),
         "G_ema": state.ema.state_dict() if state.ema is not None else None,
@@ -228,6 +257,7 @@ def load_state(ckpt: dict[str, Any], cfg: RunConfig, device: torch.device) -> GA
         raise SaganError(f"checkpoint does not match its own config ({first})") from None
     state.step = int(ckpt["step"])
     state.batches_seen = int(ckpt["batches_seen"])
+    state.skipped = int(ckpt.get("skipped", 0))
     try:
         state.noise.set_state(ckpt["noise_rng"])
     except RuntimeError:  # saved on another device type: its generator state does not fit
@@ -285,6 +315,15 @@ def _sample_grid(
         images = net(*latents)
     net.train(was_training)
     return images
+
+
+_MAX_ROLLBACKS = 3
+
+
+def _all_finite(state: GANState) -> bool:
+    """True when every parameter of G, D and the EMA generator is finite."""
+    nets = [state.G, state.D] + ([state.ema.shadow] if state.ema is not None else [])
+    return all(bool(torch.isfinite(p).all()) for net in nets for p in net.parameters())
 
 
 class _StopRequest:
@@ -418,27 +457,62 @@ def _loop(
     samples_dir.mkdir(exist_ok=True)
     latents = fixed_latents(cfg, device)
     stats = StatsWriter(run_dir)
-    batches = TimedIterator(
-        batch_stream(
-            dataset,
-            t.batch_size,
-            seed=t.seed,
-            position=state.batches_seen,
-            device=device,
-            num_workers=cfg.data.num_workers,
+
+    def stream(position: int) -> TimedIterator[tuple[torch.Tensor, torch.Tensor]]:
+        return TimedIterator(
+            batch_stream(
+                dataset,
+                t.batch_size,
+                seed=t.seed,
+                position=position,
+                device=device,
+                num_workers=cfg.data.num_workers,
+            )
         )
-    )
+
+    batches = stream(state.batches_seen)
     if state.step == 0:
         # evenly spaced indices: data sets stored class by class still show every class
         picks = torch.linspace(0, len(dataset) - 1, min(64, len(dataset))).long().tolist()
         reals = torch.stack([dataset[i][0] for i in picks])
         save_grid(reals.float() / 127.5 - 1, samples_dir / "reals.png")
 
-    def save() -> Path:
+    def save() -> Path | None:
+        if state.bad_streak:  # mid-streak weights may be diverging: keep the last good one
+            print(f"step {state.step}: inside a non-finite streak; not saving", file=sys.stderr)
+            return None
+        if not _all_finite(state):
+            print(f"step {state.step}: non-finite weights; not saving", file=sys.stderr)
+            state.bad_streak = t.max_bad_steps  # forces a rollback
+            return None
         path = run_dir / checkpoint_name(state.step)
         save_checkpoint(state_to_checkpoint(state, dataset), path)
         prune_checkpoints(run_dir, t.keep_checkpoints)
         return path
+
+    def rollback() -> GANState:
+        if state.rollbacks >= _MAX_ROLLBACKS:
+            raise SaganError(
+                f"training diverged again after {_MAX_ROLLBACKS} rollbacks (step {state.step}); "
+                "lower --lr-g/--lr-d or use --precision 32, then --resume"
+            )
+        try:
+            path, ckpt = load_newest_good(run_dir, kind=KIND)
+        except SaganError:
+            raise SaganError(
+                f"training diverged at step {state.step} ({t.max_bad_steps} non-finite "
+                "iterations in a row) before any checkpoint; lower --lr-g/--lr-d"
+            ) from None
+        new = load_state(ckpt, cfg, device)
+        new.rollbacks = state.rollbacks + 1
+        # a different noise stream, or the same steps would diverge the same way again
+        new.noise.manual_seed(t.seed + 1 + 7919 * new.rollbacks + new.step)
+        print(
+            f"step {state.step}: {t.max_bad_steps} non-finite iterations in a row; rolled "
+            f"back to {path.name} (rollback {new.rollbacks} of {_MAX_ROLLBACKS})",
+            file=sys.stderr,
+        )
+        return new
 
     def sample() -> None:
         grid = save_grid(
@@ -459,7 +533,13 @@ def _loop(
     window_start, window_steps = time.perf_counter(), 0
     try:
         with _StopRequest() as stop:
-            while state.step < t.steps:
+            while state.step < t.steps or state.bad_streak >= t.max_bad_steps:
+                if state.bad_streak >= t.max_bad_steps:
+                    state = rollback()
+                    batches = stream(state.batches_seen)
+                    bar.reset(total=t.steps)
+                    bar.update(state.step)
+                    continue
                 out = train_step(state, batches, loss)
                 window_steps += 1
                 if state.step % t.log_every == 0 or state.step == t.steps:
@@ -482,13 +562,15 @@ def _loop(
                 bar.update(1)
                 if state.step % t.sample_every == 0 or state.step == t.steps:
                     sample()
-                if state.step % t.save_every == 0 or state.step == t.steps:
-                    save()
+                due = state.step % t.save_every == 0 or state.step == t.steps
+                if due and save() is None and state.bad_streak >= t.max_bad_steps:
+                    continue  # weights went non-finite: roll back before anything else
                 if stop.signal is not None:
                     path = save()
                     bar.close()
+                    saved = f"saved {path}" if path else "weights non-finite, nothing saved"
                     print(
-                        f"stopped by signal {stop.signal} at step {state.step}; saved {path}; "
+                        f"stopped by signal {stop.signal} at step {state.step}; {saved}; "
                         f"continue with: sagan train --resume {run_dir}"
                     )
                     return run_dir
