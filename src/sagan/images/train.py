@@ -46,7 +46,11 @@ from sagan.training import (
     restore_rng_state,
     save_checkpoint,
 )
-from sagan.training.checkpoint import checkpoint_name, find_checkpoints
+from sagan.training.checkpoint import (
+    checkpoint_name,
+    find_checkpoints,
+    remove_stale_temp_files,
+)
 from sagan.training.optim import adam
 from sagan.training.precision import Precision, resolve_precision
 
@@ -433,6 +437,8 @@ def train(
         run_dir = make_run_dir(runs_root, _describe(cfg, dataset))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if remove_stale_temp_files(run_dir):
+        print(f"removed the partial file of a checkpoint save that was cut off in {run_dir}")
     write_yaml(run_dir / "config.yaml", cfg.to_dict())
 
     state = build_state(cfg, device) if ckpt is None else load_state(ckpt, cfg, device)

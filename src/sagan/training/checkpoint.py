@@ -31,6 +31,7 @@ __all__ = [
     "load_newest_good",
     "load_source",
     "prune_checkpoints",
+    "remove_stale_temp_files",
     "resolve_checkpoint",
     "save_checkpoint",
 ]
@@ -123,6 +124,16 @@ def find_checkpoints(run_dir: Path) -> list[Path]:
         if m and p.is_file():
             found.append((int(m.group(1)), p))
     return [p for _, p in sorted(found)]
+
+
+def remove_stale_temp_files(run_dir: Path) -> int:
+    """Delete temporary files left by saves that a crash interrupted; returns how many."""
+    removed = 0
+    for p in Path(run_dir).glob(".ckpt-*.pt.*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+            removed += 1
+    return removed
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
