@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from sagan import __version__
 from sagan.errors import SaganError
@@ -15,11 +16,18 @@ from sagan.errors import SaganError
 __all__ = ["build_parser", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``sagan train: error: ...``), like the rest of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (importing only argparse-level code)."""
     from sagan.images import cli as images_cli
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sagan",
         description=(
             "Self-Attention GANs (Zhang et al. 2018) in PyTorch: train, sample, visualise "

@@ -9,6 +9,7 @@ coercing YAML/CLI values to the annotated types and rejecting unknown keys.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -34,14 +35,14 @@ T = TypeVar("T")
 
 
 def check_positive(field: str, value: float, *, allow_zero: bool = False) -> None:
-    """Raise if ``value`` is not > 0 (or >= 0 with ``allow_zero``)."""
-    if value < 0 or (value == 0 and not allow_zero):
+    """Raise if ``value`` is not a finite number > 0 (or >= 0 with ``allow_zero``)."""
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise SaganError(f"{field}: {value!r} is not allowed; it must be {bound}")
 
 
 def check_range(field: str, value: float, low: float, high: float) -> None:
-    """Raise unless ``low <= value <= high``."""
+    """Raise unless ``low <= value <= high`` (NaN is out of every range)."""
     if not low <= value <= high:
         raise SaganError(f"{field}: {value!r} is out of range; it must be in [{low}, {high}]")
 

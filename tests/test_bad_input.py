@@ -1,0 +1,89 @@
+"""Property-based: nonsense settings and flags give a one-line error, never a traceback."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import sagan.images.train as train_module
+from sagan.cli import main
+from sagan.errors import SaganError
+from sagan.images.cli import TRAIN_FLAGS
+from sagan.images.config import RunConfig
+
+FIELDS = sorted(TRAIN_FLAGS.items())
+
+values = st.one_of(
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(min_value=-300, max_value=300), max_size=4),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(FIELDS), values)
+def test_any_config_value_is_accepted_or_named(
+    field: tuple[str, tuple[str, str]], value: Any
+) -> None:
+    _, (section, key) = field
+    try:
+        cfg = RunConfig.from_dict({section: {key: value}})
+    except SaganError as exc:
+        text = str(exc)
+        assert "\n" not in text
+        assert f"{section}.{key}" in text or key in text, text
+        return
+    accepted = getattr(getattr(cfg, section), key)
+    if isinstance(accepted, float):
+        assert math.isfinite(accepted)
+
+
+@pytest.fixture()
+def no_training(monkeypatch: pytest.MonkeyPatch) -> list[RunConfig]:
+    seen: list[RunConfig] = []
+
+    def fake_train(cfg: RunConfig | None = None, **kwargs: object) -> str:
+        if cfg is not None:
+            seen.append(cfg)
+        return "runs/fake"
+
+    monkeypatch.setattr(train_module, "train", fake_train)
+    return seen
+
+
+argv_values = st.one_of(
+    st.integers(min_value=-(10**6), max_value=10**6).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.text(alphabet="abcxyz0123456789.-,e", min_size=1, max_size=8),
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    flag=st.sampled_from([f for f, _ in FIELDS if f not in ("conditional", "g_spectral_norm")]),
+    value=argv_values,
+)
+def test_any_flag_value_gives_a_run_or_a_one_line_error(
+    flag: str, value: str, no_training: list[RunConfig], capsys: pytest.CaptureFixture[str]
+) -> None:
+    option = f"--{flag.replace('_', '-')}={value}"
+    try:
+        code = main(["train", option])
+    except SystemExit as exc:  # argparse: the value is not of the flag's type
+        code = exc.code
+    err = capsys.readouterr().err
+    if code == 0:
+        assert no_training and err == ""
+    else:
+        assert code == 2
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert "error: " in err
