@@ -51,6 +51,7 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "log_every": ("train", "log_every"),
     "keep_checkpoints": ("train", "keep_checkpoints"),
     "max_bad_steps": ("train", "max_bad_steps"),
+    "sync_bn": ("train", "sync_bn"),
     "device": ("train", "device"),
     "precision": ("train", "precision"),
 }
@@ -122,6 +123,11 @@ def _add_train(commands: Any) -> None:
     b.add_argument("--sample-every", type=int, metavar="N", help="sample-grid period (250)")
     b.add_argument("--log-every", type=int, metavar="N", help="stats period (10)")
     b.add_argument("--keep-checkpoints", type=int, metavar="K", help="checkpoints kept (3)")
+    t.add_argument(
+        "--sync-bn",
+        action=argparse.BooleanOptionalAction,
+        help="under torchrun, synchronise G's BatchNorm statistics across processes (off)",
+    )
     b.add_argument(
         "--max-bad-steps",
         type=int,

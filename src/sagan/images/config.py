@@ -97,6 +97,8 @@ class TrainConfig:
     sample_every: int = 250
     log_every: int = 10
     keep_checkpoints: int = 3
+    sync_bn: bool = False
+    """Under torchrun: synchronise G's BatchNorm statistics across processes (SyncBatchNorm)."""
     max_bad_steps: int = 20
     """Iterations in a row with a non-finite loss or gradient (each such update is skipped)
     after which the run rolls back to its newest good checkpoint."""

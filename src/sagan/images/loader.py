@@ -21,6 +21,8 @@ def batch_stream(
     position: int,
     device: torch.device,
     num_workers: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless ``(images (B, C, R, R) float in [-1, 1], labels (B,) int64)`` on ``device``.
 
@@ -28,16 +30,21 @@ def batch_stream(
     sets are indexed directly; folders go through a ``DataLoader`` with ``num_workers``
     processes, read two batches ahead by a background thread. Images travel as uint8 and are
     scaled on the device, in channels_last layout.
+
+    With ``world_size`` ranks, ``batch_size`` is the global batch: every rank draws the same
+    global batch and keeps its own slice ``[rank::world_size]``, so ``position`` means the same
+    on any number of ranks.
     """
     sampler = ResumableBatchSampler(len(dataset), batch_size, seed=seed, position=position)
+    shards = (idx[rank::world_size] for idx in sampler)
     if isinstance(dataset, TensorImageDataset):
         batches: Iterator[tuple[torch.Tensor, torch.Tensor]] = (
-            dataset.batch(torch.as_tensor(idx)) for idx in sampler
+            dataset.batch(torch.as_tensor(idx)) for idx in shards
         )
     else:
         loader = DataLoader(
             dataset,
-            batch_sampler=sampler,
+            batch_sampler=shards,
             num_workers=num_workers,
             pin_memory=device.type == "cuda",
             persistent_workers=num_workers > 0,

@@ -41,7 +41,6 @@ from sagan.training import (
     load_newest_good,
     load_source,
     make_run_dir,
-    pick_device,
     prune_checkpoints,
     restore_rng_state,
     save_checkpoint,
@@ -50,6 +49,16 @@ from sagan.training.checkpoint import (
     checkpoint_name,
     find_checkpoints,
     remove_stale_temp_files,
+)
+from sagan.training.distributed import (
+    DistInfo,
+    agree_all,
+    agree_any,
+    barrier,
+    broadcast_buffers,
+    broadcast_object,
+    setup,
+    teardown,
 )
 from sagan.training.optim import adam
 from sagan.training.precision import Precision, resolve_precision
@@ -81,6 +90,7 @@ RESUMABLE: dict[str, frozenset[str]] = {
             "device",
             "precision",
             "max_bad_steps",
+            "sync_bn",
         }
     ),
     "data": frozenset({"num_workers"}),
@@ -113,6 +123,34 @@ class GANState:
     """Iterations in a row with a skipped update."""
     rollbacks: int = 0
     """Times this process went back to a checkpoint after a bad streak."""
+    dist: DistInfo = dataclasses.field(default_factory=DistInfo)
+    G_train: nn.Module | None = None
+    """G as the G update calls it: a DistributedDataParallel wrapper when distributed."""
+    D_train: nn.Module | None = None
+    """D as the D update calls it: a DistributedDataParallel wrapper when distributed."""
+
+    def sync_buffers(self) -> None:
+        """Make every rank hold rank 0's buffers of G, D and the EMA generator."""
+        nets = [self.G, self.D] + ([self.ema.shadow] if self.ema is not None else [])
+        for net in nets:
+            broadcast_buffers(net, self.dist)
+
+    def wrap_distributed(self, device: torch.device, sync_bn: bool = False) -> None:
+        """Wrap G and D in DDP (gradients averaged over ranks, buffers broadcast from rank 0)."""
+        if not self.dist.enabled:
+            return
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        if sync_bn:
+            if device.type != "cuda":
+                raise SaganError(
+                    "--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm); on CPU, rank 0's "
+                    "BatchNorm statistics are broadcast to every process instead"
+                )
+            self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+        ids = [device.index] if device.type == "cuda" else None
+        self.G_train = DDP(self.G, device_ids=ids)
+        self.D_train = DDP(self.D, device_ids=ids)
 
     @property
     def sampler(self) -> nn.Module:
@@ -120,8 +158,10 @@ class GANState:
         return self.ema.shadow if self.ema is not None else self.G
 
 
-def build_state(cfg: RunConfig, device: torch.device) -> GANState:
-    """Fresh networks (seeded by ``cfg.train.seed``), optimisers and noise generator."""
+def build_state(cfg: RunConfig, device: torch.device, info: DistInfo | None = None) -> GANState:
+    """Fresh networks (seeded by ``cfg.train.seed``, identical on every rank), optimisers and
+    noise generator (its own stream per rank)."""
+    info = info or DistInfo()
     t = cfg.train
     precision = resolve_precision(t.precision, device)
     torch.manual_seed(t.seed)
@@ -131,9 +171,19 @@ def build_state(cfg: RunConfig, device: torch.device) -> GANState:
     ema = EMA(G, t.ema_decay) if t.ema_decay > 0 else None
     opt_g = adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
     opt_d = adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
-    noise = torch.Generator(device=device).manual_seed(t.seed + 1)
+    noise = torch.Generator(device=device).manual_seed(t.seed + 1 + 100_003 * info.rank)
     return GANState(
-        cfg, G, D, ema, opt_g, opt_d, noise, precision, precision.scaler(), precision.scaler()
+        cfg,
+        G,
+        D,
+        ema,
+        opt_g,
+        opt_d,
+        noise,
+        precision,
+        precision.scaler(),
+        precision.scaler(),
+        dist=info,
     )
 
 
@@ -153,6 +203,7 @@ def _apply(
     scaler: torch.amp.GradScaler,
     loss: torch.Tensor,
     params: list[torch.Tensor],
+    info: DistInfo,
 ) -> bool:
     """Backward and step; the step is skipped (returns False) if the loss or a gradient is
     not finite, so one bad batch cannot poison the weights or Adam's moments."""
@@ -164,7 +215,8 @@ def _apply(
         return bool(torch.isfinite(loss))
     grads = [p.grad for p in params if p.grad is not None]
     norms = torch._foreach_norm(grads)  # one kernel for all gradients
-    if bool(torch.isfinite(loss) & torch.isfinite(torch.stack(norms)).all()):
+    ok = bool(torch.isfinite(loss) & torch.isfinite(torch.stack(norms)).all())
+    if agree_all(ok, info):  # every rank steps, or none: the weights stay identical
         opt.step()
         return True
     return False
@@ -177,6 +229,7 @@ def train_step(
 ) -> dict[str, torch.Tensor]:
     """One iteration: ``n_dis`` D updates, one G update, one EMA update. Returns detached stats."""
     G, D, amp = state.G, state.D, state.precision
+    G_train, D_train = state.G_train or G, state.D_train or D
     conditional = bool(state.cfg.model.num_classes)
     bad = 0
     D.requires_grad_(True)
@@ -190,16 +243,16 @@ def train_step(
         with amp.autocast():
             x = torch.cat([real, fake.to(real.dtype)])  # (2B, C, R, R)
             y = torch.cat([y_real, y_fake]) if conditional else None  # type: ignore[list-item]
-            scores = D(x, y).float()  # (2B,)
+            scores = D_train(x, y).float()  # (2B,)
         d_real, d_fake = scores[:b], scores[b:]
         loss_d = loss.d(d_real, d_fake)
-        bad += not _apply(state.opt_d, state.scaler_d, loss_d, list(D.parameters()))
+        bad += not _apply(state.opt_d, state.scaler_d, loss_d, list(D.parameters()), state.dist)
     D.requires_grad_(False)  # G's update needs gradients through D, not of D
-    z, y_fake = _latents(state, state.cfg.train.batch_size, real.device)
+    z, y_fake = _latents(state, real.shape[0], real.device)  # the per-rank batch
     with amp.autocast():
-        scores = D(G(z, y_fake), y_fake).float()
+        scores = D(G_train(z, y_fake), y_fake).float()
     loss_g = loss.g(scores)
-    bad += not _apply(state.opt_g, state.scaler_g, loss_g, list(G.parameters()))
+    bad += not _apply(state.opt_g, state.scaler_g, loss_g, list(G.parameters()), state.dist)
     D.requires_grad_(True)
     state.step += 1
     state.skipped += bad
@@ -243,9 +296,16 @@ def state_to_checkpoint(state: GANState, dataset: ImageDataset | None = None) ->
     return ckpt
 
 
-def load_state(ckpt: dict[str, Any], cfg: RunConfig, device: torch.device) -> GANState:
-    """Rebuild a :class:`GANState` from a checkpoint dict (``cfg`` may differ in schedule only)."""
-    state = build_state(cfg, device)
+def load_state(
+    ckpt: dict[str, Any], cfg: RunConfig, device: torch.device, info: DistInfo | None = None
+) -> GANState:
+    """Rebuild a :class:`GANState` from a checkpoint dict (``cfg`` may differ in schedule only).
+
+    In one process the noise stream continues exactly; with several, each rank starts a stream
+    of its own (the checkpoint holds rank 0's), so a run may resume on any number of ranks.
+    """
+    info = info or DistInfo()
+    state = build_state(cfg, device, info)
     try:
         state.G.load_state_dict(ckpt["G"])
         state.D.load_state_dict(ckpt["D"])
@@ -262,6 +322,9 @@ def load_state(ckpt: dict[str, Any], cfg: RunConfig, device: torch.device) -> GA
     state.step = int(ckpt["step"])
     state.batches_seen = int(ckpt["batches_seen"])
     state.skipped = int(ckpt.get("skipped", 0))
+    if info.enabled:
+        state.noise.manual_seed(cfg.train.seed + 1 + 100_003 * info.rank + 7 * state.step)
+        return state
     try:
         state.noise.set_state(ckpt["noise_rng"])
     except RuntimeError:  # saved on another device type: its generator state does not fit
@@ -402,11 +465,33 @@ def train(
         resume: None, ``"auto"`` (newest run under ``runs_root``), a run folder or a checkpoint.
         overrides: on resume, settings given on the command line, ``{section: {key: value}}``.
         progress: show a progress bar (None = when stderr is a terminal).
+
+    Under ``torchrun`` every process runs this; rank 0 alone logs, samples and saves.
     """
     cfg, run_dir, ckpt = _open_run(
         cfg, out=out, runs_root=runs_root, resume=resume, overrides=overrides or {}
     )
-    device = pick_device(cfg.train.device)
+    info, device = setup(cfg.train.device)
+    try:
+        return _train(cfg, run_dir, ckpt, runs_root, info, device, progress)
+    finally:
+        teardown(info)
+
+
+def _train(
+    cfg: RunConfig,
+    run_dir: Path | None,
+    ckpt: dict[str, Any] | None,
+    runs_root: Path,
+    info: DistInfo,
+    device: torch.device,
+    progress: bool | None,
+) -> Path:
+    if cfg.train.batch_size % info.world_size:
+        raise SaganError(
+            f"--batch-size {cfg.train.batch_size} (the global batch) must divide by the "
+            f"{info.world_size} processes"
+        )
     dataset = load_dataset(
         cfg.data.data,
         cfg.model.resolution,
@@ -433,15 +518,18 @@ def train(
             " same data"
         )
     cfg = dataclasses.replace(cfg, model=model)
-    if run_dir is None:
-        run_dir = make_run_dir(runs_root, _describe(cfg, dataset))
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if remove_stale_temp_files(run_dir):
-        print(f"removed the partial file of a checkpoint save that was cut off in {run_dir}")
-    write_yaml(run_dir / "config.yaml", cfg.to_dict())
+    if info.is_main:
+        if run_dir is None:
+            run_dir = make_run_dir(runs_root, _describe(cfg, dataset))
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if remove_stale_temp_files(run_dir):
+            print(f"removed the partial file of a checkpoint save that was cut off in {run_dir}")
+        write_yaml(run_dir / "config.yaml", cfg.to_dict())
+    run_dir = Path(broadcast_object(str(run_dir), info))
 
-    state = build_state(cfg, device) if ckpt is None else load_state(ckpt, cfg, device)
+    state = build_state(cfg, device, info) if ckpt is None else load_state(ckpt, cfg, device, info)
+    state.wrap_distributed(device, cfg.train.sync_bn)
     if ckpt is not None:
         saved = ckpt.get("dataset", {}).get("fingerprint")
         if saved and saved != dataset_fingerprint(dataset):
@@ -457,12 +545,13 @@ def _loop(
     device: torch.device,
     progress: bool | None,
 ) -> Path:
-    cfg, t = state.cfg, state.cfg.train
+    cfg, t, info = state.cfg, state.cfg.train, state.dist
     loss = LOSSES[t.loss]
     samples_dir = run_dir / "samples"
-    samples_dir.mkdir(exist_ok=True)
     latents = fixed_latents(cfg, device)
-    stats = StatsWriter(run_dir)
+    stats = StatsWriter(run_dir) if info.is_main else None
+    if info.is_main:
+        samples_dir.mkdir(exist_ok=True)
 
     def stream(position: int) -> TimedIterator[tuple[torch.Tensor, torch.Tensor]]:
         return TimedIterator(
@@ -473,27 +562,32 @@ def _loop(
                 position=position,
                 device=device,
                 num_workers=cfg.data.num_workers,
+                rank=info.rank,
+                world_size=info.world_size,
             )
         )
 
     batches = stream(state.batches_seen)
-    if state.step == 0:
+    if state.step == 0 and info.is_main:
         # evenly spaced indices: data sets stored class by class still show every class
         picks = torch.linspace(0, len(dataset) - 1, min(64, len(dataset))).long().tolist()
         reals = torch.stack([dataset[i][0] for i in picks])
         save_grid(reals.float() / 127.5 - 1, samples_dir / "reals.png")
 
     def save() -> Path | None:
+        state.sync_buffers()
         if state.bad_streak:  # mid-streak weights may be diverging: keep the last good one
             print(f"step {state.step}: inside a non-finite streak; not saving", file=sys.stderr)
             return None
-        if not _all_finite(state):
+        if not _all_finite(state):  # the weights are identical on every rank: so is this
             print(f"step {state.step}: non-finite weights; not saving", file=sys.stderr)
             state.bad_streak = t.max_bad_steps  # forces a rollback
             return None
         path = run_dir / checkpoint_name(state.step)
-        save_checkpoint(state_to_checkpoint(state, dataset), path)
-        prune_checkpoints(run_dir, t.keep_checkpoints)
+        if info.is_main:
+            save_checkpoint(state_to_checkpoint(state, dataset), path)
+            prune_checkpoints(run_dir, t.keep_checkpoints)
+        barrier(info)  # nobody reads checkpoints (rollback) before rank 0 has written
         return path
 
     def rollback() -> GANState:
@@ -509,7 +603,8 @@ def _loop(
                 f"training diverged at step {state.step} ({t.max_bad_steps} non-finite "
                 "iterations in a row) before any checkpoint; lower --lr-g/--lr-d"
             ) from None
-        new = load_state(ckpt, cfg, device)
+        new = load_state(ckpt, cfg, device, info)
+        new.wrap_distributed(device, cfg.train.sync_bn)
         new.rollbacks = state.rollbacks + 1
         # a different noise stream, or the same steps would diverge the same way again
         new.noise.manual_seed(t.seed + 1 + 7919 * new.rollbacks + new.step)
@@ -521,6 +616,8 @@ def _loop(
         return new
 
     def sample() -> None:
+        if stats is None:
+            return
         grid = save_grid(
             _sample_grid(state, latents), samples_dir / f"fakes-{state.step:07d}.png", nrow=8
         )
@@ -533,7 +630,7 @@ def _loop(
         total=t.steps,
         initial=state.step,
         desc=run_dir.name,
-        disable=None if progress is None else not progress,
+        disable=(None if progress is None else not progress) if info.is_main else True,
         dynamic_ncols=True,
     )
     window_start, window_steps = time.perf_counter(), 0
@@ -556,7 +653,8 @@ def _loop(
                     batches.waited = 0.0
                     gammas = attention_gammas(state.G, "G") | attention_gammas(state.D, "D")
                     values.update({f"gamma/{k}": v for k, v in gammas.items()})
-                    stats.scalars(state.step, values)
+                    if stats is not None:
+                        stats.scalars(state.step, values)
                     shown = {
                         "D": f"{values['loss_d']:.3f}",
                         "G": f"{values['loss_g']:.3f}",
@@ -571,7 +669,7 @@ def _loop(
                 due = state.step % t.save_every == 0 or state.step == t.steps
                 if due and save() is None and state.bad_streak >= t.max_bad_steps:
                     continue  # weights went non-finite: roll back before anything else
-                if stop.signal is not None:
+                if agree_any(stop.signal is not None, info):  # all ranks stop together
                     path = save()
                     bar.close()
                     saved = f"saved {path}" if path else "weights non-finite, nothing saved"
@@ -582,5 +680,7 @@ def _loop(
                     return run_dir
     finally:
         bar.close()
-        stats.close()
+        if stats is not None:
+            stats.close()
+    state.sync_buffers()
     return run_dir
