@@ -665,3 +665,20 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path) -> None:
     with cache_mod.atomic_write(target) as f:
         f.write(b"new")
     assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_folder_skips_images_over_pillows_decompression_bomb_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image as PILImage
+
+    root = tmp_path / "huge"
+    root.mkdir()
+    for i in range(2):
+        PILImage.new("RGB", (40, 40), (i * 100, 50, 50)).save(root / f"ok{i}.png")
+    PILImage.new("RGB", (400, 400)).save(root / "huge.png")
+    # a "huge" image: over twice Pillow's pixel limit, which Pillow refuses to open
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 400 * 400 // 3)
+    ds = load_dataset(str(root), 32)
+    assert len(ds) == 2
+    assert "1 unreadable" in ds.describe_skipped()
