@@ -139,8 +139,9 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigint_checkpoints_and_exits_cleanly(tmp_path: Path) -> None:
-    """Ctrl-C finishes the step, writes a checkpoint, prints how to resume and exits 0."""
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_signals_checkpoint_and_exit_cleanly(tmp_path: Path, signame: str) -> None:
+    """Ctrl-C or SIGTERM finishes the step, writes a checkpoint, says how to resume, exits 0."""
     import signal
     import time
 
@@ -158,7 +159,7 @@ def test_sigint_checkpoints_and_exits_cleanly(tmp_path: Path) -> None:
     while not (stats.exists() and stats.read_text().count("\n") >= 3):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()  # type: ignore[union-attr]
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signame))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert "stopped by signal" in out and "sagan train --resume" in out
