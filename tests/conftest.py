@@ -9,6 +9,23 @@ import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+TINY_TRAIN_ARGS = [
+    "--arch",
+    "dcgan",
+    "--ch",
+    "8",
+    "--z-dim",
+    "16",
+    "--attention",
+    "16",
+    "--batch-size",
+    "8",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
+"""`sagan train` flags for a model whose iteration takes milliseconds (tests add the rest)."""
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:

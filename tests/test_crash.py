@@ -12,30 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import TINY_TRAIN_ARGS
 from sagan.images.train import train
 from sagan.training import find_checkpoints, load_checkpoint
 
 pytestmark = pytest.mark.slow
 
-TINY = [
-    "--arch",
-    "dcgan",
-    "--ch",
-    "8",
-    "--z-dim",
-    "16",
-    "--attention",
-    "16",
-    "--batch-size",
-    "8",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "--log-every",
-    "1",
-    "--sample-every",
-    "1000",
-]
+TINY = [*TINY_TRAIN_ARGS, "--log-every", "1", "--sample-every", "1000"]
 
 # Runs `sagan train` in a child whose os.fsync (used only by checkpoint saves) announces itself
 # through a marker file and then sleeps: the parent kills it while a save is half done.

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import sagan
+from conftest import TINY_TRAIN_ARGS
 from sagan.images.train import train
 from sagan.training import find_checkpoints, load_checkpoint
 
@@ -36,27 +37,7 @@ DRIVER = textwrap.dedent(
     sys.exit(main(sys.argv[2:]))
     """
 )
-TINY = [
-    "--arch",
-    "dcgan",
-    "--ch",
-    "8",
-    "--z-dim",
-    "16",
-    "--attention",
-    "16",
-    "--batch-size",
-    "8",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "--log-every",
-    "1",
-    "--save-every",
-    "2",
-    "--sample-every",
-    "2",
-]
+TINY = [*TINY_TRAIN_ARGS, "--log-every", "1", "--save-every", "2", "--sample-every", "2"]
 
 
 def _torchrun(tmp_path: Path, nproc: int, *args: str) -> subprocess.CompletedProcess[str]:
