@@ -141,6 +141,13 @@ def test_unconditional_folder_training(tmp_path: Path) -> None:
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["model"]["channels"] == 3 and saved["model"]["num_classes"] == 0
     assert find_checkpoints(run)[-1].name == "ckpt-0000002.pt"
+    import threading
+    import time
+
+    deadline = time.monotonic() + 2  # the prefetch thread stops once the run is over
+    while any(t.name == "sagan-prefetch" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "prefetch thread left running"
+        time.sleep(0.05)
 
 
 def test_bf16_training_runs_and_keeps_float32_weights(tmp_path: Path) -> None:

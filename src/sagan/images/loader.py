@@ -50,7 +50,11 @@ def batch_stream(
             persistent_workers=num_workers > 0,
         )
         batches = Prefetcher(iter(loader), depth=2)
-    for images, labels in batches:
-        images = images.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
-        images = images.contiguous(memory_format=torch.channels_last)  # as the networks
-        yield images, labels.to(device, non_blocking=True)
+    try:
+        for images, labels in batches:
+            images = images.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+            images = images.contiguous(memory_format=torch.channels_last)  # as the networks
+            yield images, labels.to(device, non_blocking=True)
+    finally:
+        if isinstance(batches, Prefetcher):
+            batches.close()  # stop its thread when the stream is dropped

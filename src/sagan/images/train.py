@@ -639,6 +639,7 @@ def _loop(
             while state.step < t.steps or state.bad_streak >= t.max_bad_steps:
                 if state.bad_streak >= t.max_bad_steps:
                     state = rollback()
+                    batches.close()
                     batches = stream(state.batches_seen)
                     bar.reset(total=t.steps)
                     bar.update(state.step)
@@ -680,6 +681,7 @@ def _loop(
                     return run_dir
     finally:
         bar.close()
+        batches.close()
         if stats is not None:
             stats.close()
     state.sync_buffers()

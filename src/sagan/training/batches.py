@@ -63,6 +63,12 @@ class TimedIterator(Iterator[T]):
         finally:
             self.waited += time.perf_counter() - start
 
+    def close(self) -> None:
+        """Close the wrapped iterator (a generator's ``finally`` blocks run)."""
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
 
 class Prefetcher(Iterator[T]):
     """Pulls items from ``iterator`` in a background thread, ``depth`` items ahead.
@@ -78,7 +84,9 @@ class Prefetcher(Iterator[T]):
     def __init__(self, iterator: Iterator[T], depth: int = 2) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._fill, args=(iterator,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._fill, args=(iterator,), daemon=True, name="sagan-prefetch"
+        )
         self._thread.start()
 
     def _fill(self, iterator: Iterator[T]) -> None:
