@@ -546,6 +546,9 @@ def _loop(
     progress: bool | None,
 ) -> Path:
     cfg, t, info = state.cfg, state.cfg.train, state.dist
+    if state.step >= t.steps:
+        print(f"{run_dir}: already at step {state.step} of {t.steps}; raise --steps to go on")
+        return run_dir
     loss = LOSSES[t.loss]
     samples_dir = run_dir / "samples"
     latents = fixed_latents(cfg, device)
@@ -607,7 +610,7 @@ def _loop(
         new.wrap_distributed(device, cfg.train.sync_bn)
         new.rollbacks = state.rollbacks + 1
         # a different noise stream, or the same steps would diverge the same way again
-        new.noise.manual_seed(t.seed + 1 + 7919 * new.rollbacks + new.step)
+        new.noise.manual_seed(t.seed + 1 + 100_003 * info.rank + 7919 * new.rollbacks + new.step)
         print(
             f"step {state.step}: {t.max_bad_steps} non-finite iterations in a row; rolled "
             f"back to {path.name} (rollback {new.rollbacks} of {_MAX_ROLLBACKS})",
@@ -623,9 +626,6 @@ def _loop(
         )
         stats.image(state.step, "samples", grid)
 
-    if state.step >= t.steps:
-        print(f"{run_dir}: already at step {state.step} of {t.steps}; raise --steps to go on")
-        return run_dir
     bar = tqdm(
         total=t.steps,
         initial=state.step,
