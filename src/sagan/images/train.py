@@ -129,10 +129,20 @@ class GANState:
     D_train: nn.Module | None = None
     """D as the D update calls it: a DistributedDataParallel wrapper when distributed."""
 
+    @property
+    def networks(self) -> list[nn.Module]:
+        """G, D and, when kept, the EMA generator."""
+        return [self.G, self.D] + ([self.ema.shadow] if self.ema is not None else [])
+
+    def restart_noise(self, salt: int = 0) -> None:
+        """Reseed the noise stream where the saved one cannot continue (several ranks, another
+        device, a rollback): distinct per rank, step and ``salt``."""
+        seed = self.cfg.train.seed + 1 + 100_003 * self.dist.rank + 7919 * salt + self.step
+        self.noise.manual_seed(seed)
+
     def sync_buffers(self) -> None:
         """Make every rank hold rank 0's buffers of G, D and the EMA generator."""
-        nets = [self.G, self.D] + ([self.ema.shadow] if self.ema is not None else [])
-        for net in nets:
+        for net in self.networks:
             broadcast_buffers(net, self.dist)
 
     def wrap_distributed(self, device: torch.device, sync_bn: bool = False) -> None:
@@ -212,7 +222,8 @@ def _apply(
     if scaler.is_enabled():  # float16: the scaler skips steps with inf/nan gradients itself
         scaler.step(opt)
         scaler.update()
-        return bool(torch.isfinite(loss))
+        # the verdict feeds bad_streak and rollbacks, which every rank must agree on
+        return agree_all(bool(torch.isfinite(loss)), info)
     grads = [p.grad for p in params if p.grad is not None]
     norms = torch._foreach_norm(grads)  # one kernel for all gradients
     ok = bool(torch.isfinite(loss) & torch.isfinite(torch.stack(norms)).all())
@@ -323,12 +334,12 @@ def load_state(
     state.batches_seen = int(ckpt["batches_seen"])
     state.skipped = int(ckpt.get("skipped", 0))
     if info.enabled:
-        state.noise.manual_seed(cfg.train.seed + 1 + 100_003 * info.rank + 7 * state.step)
+        state.restart_noise()
         return state
     try:
         state.noise.set_state(ckpt["noise_rng"])
     except RuntimeError:  # saved on another device type: its generator state does not fit
-        state.noise.manual_seed(cfg.train.seed + 1 + state.step)
+        state.restart_noise()
         print("note: resumed on another device; the noise stream restarts", file=sys.stderr)
     restore_rng_state(ckpt["rng"])
     return state
@@ -389,8 +400,7 @@ _MAX_ROLLBACKS = 3
 
 def _all_finite(state: GANState) -> bool:
     """True when every parameter of G, D and the EMA generator is finite."""
-    nets = [state.G, state.D] + ([state.ema.shadow] if state.ema is not None else [])
-    return all(bool(torch.isfinite(p).all()) for net in nets for p in net.parameters())
+    return all(bool(torch.isfinite(p).all()) for net in state.networks for p in net.parameters())
 
 
 class _StopRequest:
@@ -610,7 +620,7 @@ def _loop(
         new.wrap_distributed(device, cfg.train.sync_bn)
         new.rollbacks = state.rollbacks + 1
         # a different noise stream, or the same steps would diverge the same way again
-        new.noise.manual_seed(t.seed + 1 + 100_003 * info.rank + 7919 * new.rollbacks + new.step)
+        new.restart_noise(salt=new.rollbacks)
         print(
             f"step {state.step}: {t.max_bad_steps} non-finite iterations in a row; rolled "
             f"back to {path.name} (rollback {new.rollbacks} of {_MAX_ROLLBACKS})",
