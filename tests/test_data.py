@@ -604,7 +604,8 @@ def test_unknown_spec() -> None:
     with pytest.raises(SaganError) as e:
         load_dataset("imagenet", 32)
     assert single_line(e) == (
-        "unknown data set 'imagenet': use digits, mnist, cifar10 or a path to a folder of images"
+        "unknown data set 'imagenet': use digits, longrange, mnist, cifar10 or a path to a "
+        "folder of images"
     )
 
 

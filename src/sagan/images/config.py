@@ -72,7 +72,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if not self.data:
-            raise SaganError("data.data: empty; use digits, mnist, cifar10 or a folder path")
+            raise SaganError(
+                "data.data: empty; use digits, longrange, mnist, cifar10 or a folder path"
+            )
         check_positive("data.num_workers", self.num_workers, allow_zero=True)
 
 

