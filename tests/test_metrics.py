@@ -64,3 +64,69 @@ def test_bad_inputs_are_named() -> None:
         frechet_distance([np.nan], [[1.0]], [0.0], [[1.0]])
     with pytest.raises(ValueError, match="N >= 2"):
         gaussian_stats(np.zeros((1, 4)))
+
+
+# --- precision / recall, KID, IS -----------------------------------------------------------
+
+
+def test_precision_recall_by_hand() -> None:
+    from sagan.metrics import precision_recall
+
+    real = np.array([[0.0], [1.0], [2.0], [3.0], [10.0]])
+    fake = np.array([[1.5], [20.0], [5.0]])
+    # k=1 radii: real 1, 1, 1, 1, 7; fake 3.5, 15, 3.5
+    # precision: 1.5 (within 1 of 1) yes, 20 (10 away from 10 > 7) no, 5 (5 from 10 <= 7) yes
+    # recall: 0, 1, 2, 3 within 3.5 of 1.5; 10 within 15 of 20
+    assert precision_recall(real, fake, k=1) == pytest.approx((2 / 3, 1.0))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_precision_recall_matches_brute_force(seed: int) -> None:
+    from sagan.metrics import precision_recall
+
+    rng = np.random.default_rng(seed)
+    real, fake = rng.normal(size=(300, 5)), rng.normal(0.5, 1.2, size=(250, 5))
+
+    def brute(a: np.ndarray, b: np.ndarray, k: int) -> float:  # share of b inside a's manifold
+        d_aa = np.linalg.norm(a[:, None] - a[None], axis=-1)
+        radii = np.sort(d_aa, axis=1)[:, k]
+        d_ba = np.linalg.norm(b[:, None] - a[None], axis=-1)
+        return float((d_ba <= radii[None]).any(axis=1).mean())
+
+    p, r = precision_recall(real, fake, k=3)
+    assert p == pytest.approx(brute(real, fake, 3))
+    assert r == pytest.approx(brute(fake, real, 3))
+
+
+def test_kid_equals_the_unbiased_mmd_on_whole_sets() -> None:
+    from sagan.metrics import kernel_inception_distance
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)), rng.normal(0.3, 1.0, size=(60, 4))
+
+    def k(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (a @ b.T / a.shape[1] + 1) ** 3
+
+    m = len(x)
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    expected = (
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        - 2 * kxy.mean()
+    )
+    # subsets as large as the sets: every subset is the whole set, in some order
+    mean, std = kernel_inception_distance(x, y, subsets=5, subset_size=60)
+    assert mean == pytest.approx(expected, rel=1e-9) and std == pytest.approx(0.0, abs=1e-12)
+    a = kernel_inception_distance(x, y, subsets=20, subset_size=30, seed=3)
+    assert a == kernel_inception_distance(x, y, subsets=20, subset_size=30, seed=3)  # seeded
+
+
+def test_inception_score_limits() -> None:
+    from sagan.metrics import inception_score
+
+    assert inception_score(np.zeros((100, 7)), splits=5)[0] == pytest.approx(1.0)
+    confident = np.eye(10)[np.arange(1000) % 10] * 50  # sure, and every class equally often
+    assert inception_score(confident, splits=1)[0] == pytest.approx(10.0, rel=1e-6)
+    # random splits are not balanced: a little below 10 each, still a mean and a spread
+    mean, std = inception_score(confident, splits=10)
+    assert 9.0 < mean < 10.0 and std > 0

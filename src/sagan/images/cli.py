@@ -341,16 +341,29 @@ def _export(args: argparse.Namespace) -> int:
 def _add_eval(commands: Any) -> None:
     p = commands.add_parser(
         "eval",
-        help="offline metrics of a digit generator (FD-digits, IS-digits, coverage, accuracy)",
-        description="Evaluate SOURCE's (EMA) generator with the project's own digit classifier "
-        "as feature network: fd_digits, is_digits, coverage and (class-conditional models) "
-        "accuracy. The InceptionV3 metrics (FID, KID, IS, precision/recall) are not "
-        "implemented yet.",
+        help="metrics of a generator: FID/KID/IS/PR (InceptionV3) and offline ones",
+        description="Evaluate SOURCE's (EMA) generator. With no --metrics, every metric that "
+        "can run for this generator on this machine, with one line naming the skipped ones "
+        "and why. InceptionV3 metrics (fid, kid, is, pr) need torch-sagan[inception] and the "
+        "weights file; offline: fd_digits, kid_digits, is_digits, pr_digits, coverage, "
+        "accuracy (digit generators), fd_random (any), constraint (--data longrange). Real "
+        "features are cached per (data set, network, resolution, n). Papers use --n 50000.",
     )
     _add_source(p)
-    p.add_argument("--metrics", help="comma list (default: every offline metric)")
+    p.add_argument("--metrics", help="comma list, e.g. fid,kid,pr (default: all that can run)")
     p.add_argument("--n", type=int, default=5000, help="generated images (5000)")
+    p.add_argument("--n-real", type=int, help="real images (default: --n, at most all)")
+    p.add_argument(
+        "--real", help="real data set: name or folder (default: the one SOURCE trained on)"
+    )
     p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
+    p.add_argument("--batch", type=int, default=250, help="images per forward pass (250)")
+    p.add_argument(
+        "--inception-weights",
+        type=Path,
+        metavar="PATH",
+        help="InceptionV3 weights file (default: torch hub cache, else download)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object name -> value")
     p.set_defaults(handler=_eval)
 
@@ -359,23 +372,60 @@ def _eval(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from sagan.images.evaluate import OFFLINE_METRICS, offline_metrics
+    from sagan.errors import SaganError
+    from sagan.images.evaluate import evaluate
     from sagan.images.export import load_generator
     from sagan.training import pick_device
 
-    names = args.metrics.split(",") if args.metrics else list(OFFLINE_METRICS)
-    gen = load_generator(args.source, device=pick_device(args.device))
-    values = offline_metrics(gen, n=args.n, seed=args.seed, metrics=[m.strip() for m in names])
-    if not args.metrics:
-        print(
-            "skipped fid, kid, is, pr: the InceptionV3 metrics are not implemented yet",
-            file=sys.stderr,
-        )
+    for flag in ("n", "n_real", "batch"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise SaganError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
+    device = pick_device(args.device)
+    gen = load_generator(args.source, device=device)
+    result = evaluate(
+        gen,
+        metrics=args.metrics.split(",") if args.metrics else None,
+        real=args.real,
+        n=args.n,
+        n_real=args.n_real,
+        batch=args.batch,
+        seed=args.seed,
+        device=device,
+        inception_weights=args.inception_weights,
+    )
+    if result.skipped:
+        print(result.skipped_line(), file=sys.stderr)
     if args.json:
-        print(json.dumps(values))
+        print(json.dumps(result.values))
     else:
-        for name, value in values.items():
+        for name, value in result.values.items():
             print(f"{name}: {value:.4f}")
+    return 0
+
+
+def _add_report(commands: Any) -> None:
+    p = commands.add_parser(
+        "report",
+        help="write one self-contained HTML page about a training run",
+        description="Write an HTML page of RUN_DIR (images embedded, no external files): "
+        "headline numbers, loss, attention-gamma and metric curves, sample grids, the "
+        "attention figure of the newest checkpoint and the config.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="run folder written by train")
+    p.add_argument(
+        "--out", type=Path, metavar="FILE", help="HTML file to write (RUN_DIR/report.html)"
+    )
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps, auto")
+    p.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from sagan.images.report import write_report
+    from sagan.training import pick_device
+
+    out = write_report(args.run_dir, args.out, device=pick_device(args.device))
+    print(f"wrote {out}")
     return 0
 
 
@@ -386,3 +436,4 @@ def register(commands: Any) -> None:
     _add_attention(commands)
     _add_export(commands)
     _add_eval(commands)
+    _add_report(commands)

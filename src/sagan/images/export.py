@@ -29,14 +29,18 @@ class LoadedGenerator(nn.Module):
     """A trained generator, ready to sample. Always in eval mode (BN running statistics).
 
     Attributes: ``config`` (:class:`ModelConfig`), ``z_dim``, ``num_classes``, ``resolution``,
-    ``channels``, ``net`` (the underlying generator), ``step`` (training step it came from).
+    ``channels``, ``net`` (the underlying generator), ``step`` (training step it came from),
+    ``data`` (the ``--data`` it was trained on, None when unknown).
     """
 
-    def __init__(self, net: nn.Module, config: ModelConfig, step: int) -> None:
+    def __init__(
+        self, net: nn.Module, config: ModelConfig, step: int, data: str | None = None
+    ) -> None:
         super().__init__()
         self.net = net.eval()
         self.config = config
         self.step = step
+        self.data = data
         self.z_dim = config.z_dim
         self.num_classes = config.num_classes or 0
         self.resolution = config.resolution
@@ -90,14 +94,17 @@ class LoadedGenerator(nn.Module):
         return (self.net(z, y).float().clamp(-1, 1) + 1) / 2
 
 
-def _from_checkpoint(source: Path) -> tuple[ModelConfig, dict[str, torch.Tensor], int]:
+_Source = tuple[ModelConfig, dict[str, torch.Tensor], int, str | None]
+
+
+def _from_checkpoint(source: Path) -> _Source:
     _, ckpt = load_source(source, kind="images")
     cfg = from_dict(ModelConfig, ckpt["config"]["model"])
     weights = ckpt["G_ema"] if ckpt.get("G_ema") is not None else ckpt["G"]
-    return cfg, weights, int(ckpt["step"])
+    return cfg, weights, int(ckpt["step"]), ckpt["config"].get("data", {}).get("data")
 
 
-def _from_export(folder: Path) -> tuple[ModelConfig, dict[str, torch.Tensor], int]:
+def _from_export(folder: Path) -> _Source:
     try:
         meta = json.loads((folder / _META).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -108,10 +115,11 @@ def _from_export(folder: Path) -> tuple[ModelConfig, dict[str, torch.Tensor], in
         weights = load_file(str(folder / _WEIGHTS))
     except Exception:
         raise SaganError(f"{folder / _WEIGHTS} is missing or not a safetensors file") from None
-    return from_dict(ModelConfig, meta["model"]), weights, int(meta.get("step", 0))
+    model = from_dict(ModelConfig, meta["model"])
+    return model, weights, int(meta.get("step", 0)), meta.get("data")
 
 
-def _read_source(source: str | Path) -> tuple[ModelConfig, dict[str, torch.Tensor], int]:
+def _read_source(source: str | Path) -> _Source:
     source = Path(source)
     if source.is_dir() and (source / _META).exists():
         return _from_export(source)
@@ -123,18 +131,18 @@ def load_generator(source: str | Path, *, device: str | torch.device = "cpu") ->
 
     Uses the EMA weights when the run kept them.
     """
-    cfg, weights, step = _read_source(source)
+    cfg, weights, step, data = _read_source(source)
     net = build_generator(cfg)
     try:
         net.load_state_dict(weights)
     except RuntimeError as exc:
         raise SaganError(f"{source}: weights do not match the stored config ({exc})") from None
-    return LoadedGenerator(net, cfg, step).to(device)
+    return LoadedGenerator(net, cfg, step, data).to(device)
 
 
 def export_generator(source: str | Path, out: str | Path) -> Path:
     """Write the generator of ``source`` to ``out/generator.safetensors`` + ``generator.json``."""
-    cfg, weights, step = _read_source(source)
+    cfg, weights, step, data = _read_source(source)
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -147,6 +155,7 @@ def export_generator(source: str | Path, out: str | Path) -> Path:
             "version": __version__,
             "step": step,
             "source": str(source),
+            "data": data,
             "model": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
         }
         (out / _META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
