@@ -27,6 +27,13 @@ TINY_TRAIN_ARGS = [
 """`sagan train` flags for a model whose iteration takes milliseconds (tests add the rest)."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``browser`` marker."""
+    config.addinivalue_line(
+        "markers", "browser: renders a page in headless Chromium (skipped without it, not on CI)"
+    )
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep the user's ~/.cache/sagan out of the tests (digits are parsed once per session)."""
