@@ -299,3 +299,40 @@ def test_float16_code_path_with_gradient_scaling_runs(tmp_path: Path) -> None:
     assert state.scaler_g.get_scale() > 0
     assert any(not torch.equal(a, b) for a, b in zip(before, state.G.parameters(), strict=True))
     assert all(p.dtype == torch.float32 for p in state.G.parameters())
+
+
+def test_periodic_evaluation_logs_metrics_keeps_best_and_resumes_exactly(tmp_path: Path) -> None:
+    metrics = "fd_digits,coverage"
+    kw = {"eval_every": 2, "eval_n": 64, "eval_metrics": metrics}
+    straight = train(tiny(6, **kw), out=tmp_path / "straight", progress=False)
+    records = [json.loads(x) for x in (straight / "stats.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "metric/fd_digits" in r]
+    assert [r["step"] for r in evals] == [2, 4, 6]
+    assert all(r["metric/fd_digits"] > 0 and 0 <= r["metric/coverage"] <= 1 for r in evals)
+    best = min(evals, key=lambda r: r["metric/fd_digits"])
+    ckpt = load_checkpoint(straight / "best.pt", kind="images")
+    assert ckpt["step"] == best["step"]
+    assert ckpt["best"] == {
+        "metric": "fd_digits",
+        "value": pytest.approx(best["metric/fd_digits"]),
+        "step": best["step"],
+    }
+    assert (straight / "best.pt") not in find_checkpoints(straight)  # never pruned or resumed
+    # evaluating does not disturb training: same weights as without it, and as a resumed run
+    plain = train(tiny(6), out=tmp_path / "plain", progress=False)
+    _assert_identical(_weights(straight), _weights(plain))
+    half = train(tiny(3, save_every=3, **kw), out=tmp_path / "resumed", progress=False)
+    resumed = train(resume=str(half), overrides={"train": {"steps": 6}}, progress=False)
+    _assert_identical(_weights(straight), _weights(resumed))
+    last = load_checkpoint(find_checkpoints(resumed)[-1], kind="images")["best"]
+    assert last == load_checkpoint(find_checkpoints(straight)[-1], kind="images")["best"]
+
+
+def test_periodic_evaluation_with_an_impossible_metric_fails_before_training(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(SaganError, match="cannot compute constraint: only for generators"):
+        train(tiny(2, eval_every=1, eval_metrics="constraint"), out=tmp_path / "r", progress=False)
+    assert not find_checkpoints(tmp_path / "r") and not (tmp_path / "r" / "stats.jsonl").exists()
+    with pytest.raises(SaganError, match="unknown metric 'fdd'"):
+        train(tiny(2, eval_every=1, eval_metrics="fdd"), out=tmp_path / "s", progress=False)

@@ -50,6 +50,9 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "sample_every": ("train", "sample_every"),
     "log_every": ("train", "log_every"),
     "keep_checkpoints": ("train", "keep_checkpoints"),
+    "eval_every": ("train", "eval_every"),
+    "eval_n": ("train", "eval_n"),
+    "eval_metrics": ("train", "eval_metrics"),
     "max_bad_steps": ("train", "max_bad_steps"),
     "sync_bn": ("train", "sync_bn"),
     "device": ("train", "device"),
@@ -123,6 +126,16 @@ def _add_train(commands: Any) -> None:
     b.add_argument("--sample-every", type=int, metavar="N", help="sample-grid period (250)")
     b.add_argument("--log-every", type=int, metavar="N", help="stats period (10)")
     b.add_argument("--keep-checkpoints", type=int, metavar="K", help="checkpoints kept (3)")
+    b.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="N",
+        help="evaluate every N steps and keep best.pt by FID / FD-digits / FD-random (0 = off)",
+    )
+    b.add_argument("--eval-n", type=int, metavar="N", help="images per evaluation (1000)")
+    b.add_argument(
+        "--eval-metrics", metavar="LIST", help="comma list for --eval-every (default: all that run)"
+    )
     t.add_argument(
         "--sync-bn",
         action=argparse.BooleanOptionalAction,

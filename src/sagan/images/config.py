@@ -99,6 +99,14 @@ class TrainConfig:
     sample_every: int = 250
     log_every: int = 10
     keep_checkpoints: int = 3
+    eval_every: int = 0
+    """Evaluate the (EMA) generator every N steps and at the end (0 = never): metrics go to
+    stats.jsonl and TensorBoard, and ``best.pt`` keeps the checkpoint with the best FID (else
+    FD-digits, else FD-random)."""
+    eval_n: int = 1000
+    """Generated (and real) images per periodic evaluation."""
+    eval_metrics: str = ""
+    """Comma list of metrics for the periodic evaluation ("" = every one that can run)."""
     sync_bn: bool = False
     """Under torchrun: synchronise G's BatchNorm statistics across processes (SyncBatchNorm)."""
     max_bad_steps: int = 20
@@ -115,6 +123,10 @@ class TrainConfig:
         for name in ("batch_size", "steps", "n_dis", "save_every", "sample_every", "log_every"):
             check_positive(f"train.{name}", getattr(self, name))
         check_positive("train.keep_checkpoints", self.keep_checkpoints)
+        check_positive("train.eval_every", self.eval_every, allow_zero=True)
+        check_positive("train.eval_n", self.eval_n)
+        if self.eval_n < 2:
+            raise SaganError(f"train.eval_n must be >= 2 to estimate statistics, got {self.eval_n}")
         check_positive("train.max_bad_steps", self.max_bad_steps)
         check_positive("train.lr_g", self.lr_g)
         check_positive("train.lr_d", self.lr_d)

@@ -10,6 +10,7 @@ whose state is checkpointed with everything else, and the data order depends onl
 from __future__ import annotations
 
 import dataclasses
+import math
 import signal
 import sys
 import time
@@ -27,6 +28,7 @@ from sagan.config import merge, write_yaml
 from sagan.errors import SaganError
 from sagan.images.config import RunConfig
 from sagan.images.data import ImageDataset, dataset_fingerprint, load_dataset
+from sagan.images.evaluate import PRIMARY_METRICS, check_metrics
 from sagan.images.grid import save_grid
 from sagan.images.loader import batch_stream
 from sagan.images.networks import build_discriminator, build_generator
@@ -87,6 +89,9 @@ RESUMABLE: dict[str, frozenset[str]] = {
             "sample_every",
             "log_every",
             "keep_checkpoints",
+            "eval_every",
+            "eval_n",
+            "eval_metrics",
             "device",
             "precision",
             "max_bad_steps",
@@ -123,6 +128,8 @@ class GANState:
     """Iterations in a row with a skipped update."""
     rollbacks: int = 0
     """Times this process went back to a checkpoint after a bad streak."""
+    best: dict[str, Any] | None = None
+    """The best periodic evaluation so far: ``{"metric", "value", "step"}`` (``best.pt``)."""
     dist: DistInfo = dataclasses.field(default_factory=DistInfo)
     G_train: nn.Module | None = None
     """G as the G update calls it: a DistributedDataParallel wrapper when distributed."""
@@ -288,6 +295,7 @@ def state_to_checkpoint(state: GANState, dataset: ImageDataset | None = None) ->
         "step": state.step,
         "batches_seen": state.batches_seen,
         "skipped": state.skipped,
+        "best": state.best,
         "G": state.G.state_dict(),
         "D": state.D.state_dict(),
         "G_ema": state.ema.state_dict() if state.ema is not None else None,
@@ -333,6 +341,7 @@ def load_state(
     state.step = int(ckpt["step"])
     state.batches_seen = int(ckpt["batches_seen"])
     state.skipped = int(ckpt.get("skipped", 0))
+    state.best = ckpt.get("best")
     if info.enabled:
         state.restart_noise()
         return state
@@ -393,6 +402,58 @@ def _sample_grid(
         images = net(*latents)
     net.train(was_training)
     return images
+
+
+class _TrainingSampler:
+    """The (EMA) generator of a running training as a metrics :class:`Sampler`: samples in
+    eval mode, then puts the network back in the mode it was in."""
+
+    def __init__(self, state: GANState, data: str) -> None:
+        self.net, self.data = state.sampler, data
+        m = state.cfg.model
+        self.num_classes, self.channels, self.resolution = (
+            m.num_classes or 0,
+            m.channels or 0,
+            m.resolution,
+        )
+        self.z_dim, self.device = m.z_dim, next(self.net.parameters()).device
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """(n, C, R, R) in [0, 1]."""
+        z = torch.randn(n, self.z_dim, generator=generator).to(self.device)
+        if self.num_classes and labels is None:
+            labels = torch.randint(0, self.num_classes, (n,), generator=generator)
+        y = labels.to(self.device) if labels is not None else None
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            return (self.net(z, y).float().clamp(-1, 1) + 1) / 2
+        finally:
+            self.net.train(was_training)
+
+
+def _evaluate(state: GANState, dataset: ImageDataset) -> dict[str, float]:
+    """The periodic evaluation: metric name -> value (on the main process only).
+
+    Uses private random streams (a seeded generator for the noise, numpy for the real subset,
+    a forked torch RNG for KID), so training continues exactly as without it.
+    """
+    from sagan.images.evaluate import evaluate
+
+    t = state.cfg.train
+    names = [m for m in t.eval_metrics.split(",") if m.strip()] or None
+    sampler = _TrainingSampler(state, dataset.name)
+    device = next(state.sampler.parameters()).device
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # building feature nets draws from it
+        result = evaluate(sampler, metrics=names, real=dataset, n=t.eval_n, seed=0, device=device)
+    return result.values
 
 
 _MAX_ROLLBACKS = 3
@@ -580,6 +641,10 @@ def _loop(
             )
         )
 
+    if t.eval_every and t.eval_metrics.strip():  # a typo fails now, not at the first evaluation
+        check_metrics(
+            _TrainingSampler(state, dataset.name), t.eval_metrics.split(","), dataset.name
+        )
     batches = stream(state.batches_seen)
     if state.step == 0 and info.is_main:
         # evenly spaced indices: data sets stored class by class still show every class
@@ -627,6 +692,22 @@ def _loop(
             file=sys.stderr,
         )
         return new
+
+    def evaluate_now() -> None:
+        if not info.is_main:
+            return
+        values = _evaluate(state, dataset)
+        assert stats is not None
+        stats.scalars(state.step, {f"metric/{k}": v for k, v in values.items()})
+        primary = next((m for m in PRIMARY_METRICS if m in values), None)
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+        if primary is not None and math.isfinite(values[primary]):
+            best = state.best
+            if best is None or best["metric"] != primary or values[primary] < best["value"]:
+                state.best = {"metric": primary, "value": values[primary], "step": state.step}
+                save_checkpoint(state_to_checkpoint(state, dataset), run_dir / "best.pt")
+                shown += f"; best {primary} so far: saved best.pt"
+        tqdm.write(f"step {state.step}: {shown}", file=sys.stderr)
 
     def sample() -> None:
         if stats is None:
@@ -677,6 +758,8 @@ def _loop(
                 bar.update(1)
                 if state.step % t.sample_every == 0 or state.step == t.steps:
                     sample()
+                if t.eval_every and (state.step % t.eval_every == 0 or state.step == t.steps):
+                    evaluate_now()
                 due = state.step % t.save_every == 0 or state.step == t.steps
                 if due and save() is None and state.bad_streak >= t.max_bad_steps:
                     continue  # weights went non-finite: roll back before anything else
