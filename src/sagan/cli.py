@@ -26,18 +26,20 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (importing only argparse-level code)."""
     from sagan.images import cli as images_cli
+    from sagan.levels import cli as levels_cli
 
     parser = _Parser(
         prog="sagan",
         description=(
             "Self-Attention GANs (Zhang et al. 2018) in PyTorch: train, sample, visualise "
-            "attention and export image generators."
+            "attention, evaluate and export image generators; 'sagan levels' for game levels."
         ),
         epilog="Run 'sagan COMMAND --help' for the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"torch-sagan {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     images_cli.register(commands)
+    levels_cli.register(commands)
     return parser
 
 
