@@ -52,15 +52,161 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from sagan.config import load_yaml, merge
+    from sagan.errors import SaganError
+    from sagan.levels.config import VARIANTS, LevelRunConfig
+    from sagan.levels.train import train_levels
+
+    if args.resume is not None:
+        given = [f for f in ("levels", "variant", "config", "out") if getattr(args, f)]
+        if given:
+            raise SaganError(
+                f"--{given[0]} cannot change a resumed run; only --steps can (it is fixed by "
+                "the checkpoint)"
+            )
+        run = train_levels(resume=args.resume, steps=args.steps, progress=not args.no_progress)
+        print(f"run folder: {run}")
+        return 0
+    data: dict[str, Any] = load_yaml(args.config) if args.config else {}
+    flags: dict[str, Any] = {"model": {}, "train": {}, "bootstrap": {}}
+    if args.variant is not None:
+        if args.variant not in VARIANTS:
+            raise SaganError(f"--variant {args.variant!r}: use one of {', '.join(VARIANTS)}")
+        attention, conditional = VARIANTS[args.variant]
+        flags["model"] |= {"attention": attention, "conditional": conditional}
+    if args.levels is not None:
+        flags["levels"] = str(args.levels)
+    for name in ("steps", "batch_size", "seed", "lr_g", "lr_d", "ch", "z_dim"):
+        value = getattr(args, name)
+        if value is not None:
+            flags["model" if name in ("ch", "z_dim") else "train"][name] = value
+    for flag, key in (("bootstrap_every", "every"), ("bootstrap_samples", "samples")):
+        if getattr(args, flag) is not None:
+            flags["bootstrap"][key] = getattr(args, flag)
+    if args.min_distance is not None:
+        flags["bootstrap"]["min_distance"] = args.min_distance
+    if args.no_bootstrap:
+        flags["bootstrap"]["every"] = 0
+    cfg = LevelRunConfig.from_dict(merge(data, flags))
+    run = train_levels(cfg, out=args.out, runs_root=args.runs, progress=not args.no_progress)
+    print(f"run folder: {run}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from sagan.errors import SaganError
+    from sagan.levels.conditions import parse_request
+    from sagan.levels.evaluate import load_level_gan
+    from sagan.levels.format import write_level
+    from sagan.levels.render import render_levels
+
+    gan = load_level_gan(args.source)
+    levels, _ = gan.generate(args.n, parse_request(args.condition), seed=args.seed)
+    try:
+        if args.out.suffix.lower() == ".png":
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(render_levels(list(levels), tile_size=16, ncol=args.ncol)).save(
+                args.out
+            )
+        else:
+            args.out.mkdir(parents=True, exist_ok=True)
+            for i, level in enumerate(levels):
+                write_level(args.out / f"level-{i:05d}.txt", level)
+    except (OSError, ValueError) as exc:
+        raise SaganError(f"cannot write {args.out}: {exc}") from None
+    print(f"wrote {args.n} levels to {args.out}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from sagan.errors import SaganError
+    from sagan.levels.evaluate import evaluate_levels, load_level_gan
+
+    if args.n < 1:
+        raise SaganError(f"--n must be >= 1, got {args.n}")
+    values = evaluate_levels(load_level_gan(args.source), n=args.n, seed=args.seed)
+    if args.json:
+        print(json.dumps(values))
+    else:
+        for name, value in values.items():
+            print(f"{name}: {value:.4g}")
+    return 0
+
+
 def register(commands: Any) -> None:
     """Add ``sagan levels`` and its sub-commands to the top-level parser."""
     p = commands.add_parser(
         "levels",
-        help="CESAGAN levels for GVGAI Zelda: check, render",
+        help="CESAGAN levels for GVGAI Zelda: train, generate, eval, check, render",
         description="Conditional self-attention GAN levels for the GVGAI game Zelda "
-        "(Torrado et al. 2020): playability checks and rendering.",
+        "(Torrado et al. 2020), with bootstrapping: train, generate, evaluate, check "
+        "playability and render.",
     )
     sub = p.add_subparsers(dest="levels_command", metavar="COMMAND", required=True)
+
+    t = sub.add_parser(
+        "train",
+        help="train a level GAN with bootstrapping",
+        description="Train CESAGAN (default), SAGAN or a DCGAN-style level GAN on the built-in "
+        "levels or --levels DIR. Every --bootstrap-every steps, generated levels that are "
+        "playable and at least --min-distance tiles from every training level join the "
+        "training set. The run folder gets config.yaml, stats.jsonl, samples/, bootstrap/ "
+        "and ckpt-*.pt.",
+    )
+    t.add_argument("--levels", type=Path, help="folder of level files (default: built-in 8)")
+    t.add_argument("--variant", help="cesagan (default), sagan (no conditioning) or dcgan")
+    t.add_argument("--steps", type=int, help="total iterations (3000)")
+    t.add_argument("--batch-size", type=int, help="32")
+    t.add_argument("--seed", type=int, help="0")
+    t.add_argument("--lr-g", type=float, help="G learning rate (1e-4)")
+    t.add_argument("--lr-d", type=float, help="D learning rate (4e-4)")
+    t.add_argument("--ch", type=int, help="network width (32)")
+    t.add_argument("--z-dim", type=int, help="latent size (32)")
+    t.add_argument("--bootstrap-every", type=int, metavar="K", help="steps between rounds (100)")
+    t.add_argument("--bootstrap-samples", type=int, metavar="M", help="levels per round (64)")
+    t.add_argument("--min-distance", type=int, help="Hamming distance to join the set (5)")
+    t.add_argument("--no-bootstrap", action="store_true", help="train on the given levels only")
+    t.add_argument("--config", type=Path, help="YAML with sections model, train, bootstrap")
+    t.add_argument("--out", type=Path, help="run folder (default: next numbered under --runs)")
+    t.add_argument("--runs", type=Path, default=Path("runs/levels"), help="runs/levels")
+    t.add_argument("--resume", type=Path, help="run folder or checkpoint to continue")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(handler=_train)
+
+    g = sub.add_parser(
+        "generate",
+        help="generate levels",
+        description="Generate levels with SOURCE's (EMA) generator. --condition fixes tile "
+        "counts for a cesagan model, e.g. 'enemies=3' or 'enemy1=2,enemy2=0'; the other "
+        "counts come from random training levels. --out FILE.png draws them; any other --out "
+        "is a folder that gets one level-NNNNN.txt per level.",
+    )
+    g.add_argument("source", metavar="SOURCE", help="level run folder or checkpoint")
+    g.add_argument("--n", type=int, default=16, help="levels (16)")
+    g.add_argument("--condition", help="requested counts, NAME=COUNT[,NAME=COUNT]")
+    g.add_argument("--seed", type=int, default=0, help="0")
+    g.add_argument("--ncol", type=int, default=4, help="levels per row of the PNG (4)")
+    g.add_argument("--out", type=Path, required=True, help="FILE.png or a folder")
+    g.set_defaults(handler=_generate)
+
+    e = sub.add_parser(
+        "eval",
+        help="%% playable, %% unique, novelty, count accuracy",
+        description="Generate --n levels (the paper uses 15000) and report %% playable, "
+        "%% unique among playable, %% duplicates, distinct novel playable levels, mean novelty "
+        "(Hamming distance to the nearest starting level), mean solution length and, for "
+        "cesagan, how often requested counts come out as asked.",
+    )
+    e.add_argument("source", metavar="SOURCE", help="level run folder or checkpoint")
+    e.add_argument("--n", type=int, default=15000, help="levels (15000)")
+    e.add_argument("--seed", type=int, default=0, help="0")
+    e.add_argument("--json", action="store_true", help="print one JSON object name -> value")
+    e.set_defaults(handler=_eval)
 
     c = sub.add_parser(
         "check",

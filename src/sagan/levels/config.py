@@ -1,0 +1,130 @@
+"""Configuration of a CESAGAN level run: model, data, training and bootstrapping.
+
+Precedence as for images: these defaults < ``--config`` YAML < flags. The resolved config (with
+the data-derived level size filled in) is written to the run folder before step 0 and stored
+in every checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sagan.config import check_positive, check_range, from_dict, to_dict
+from sagan.errors import SaganError
+
+__all__ = ["VARIANTS", "BootstrapConfig", "LevelRunConfig", "ModelConfig", "TrainConfig"]
+
+VARIANTS = {
+    "dcgan": (False, False),
+    "sagan": (True, False),
+    "cesagan": (True, True),
+}
+"""``--variant`` -> (self-attention, conditioning): the paper's model and its two baselines."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The two networks (see :mod:`sagan.levels.networks`)."""
+
+    z_dim: int = 32
+    ch: int = 32
+    """Width at the canvas resolution; it doubles at each halving (ch, 2ch, 4ch)."""
+    embed: int = 16
+    """Width of the condition embedding concatenated with the attention output."""
+    attention: bool = True
+    conditional: bool = True
+    height: int | None = None
+    """Level rows, from the data."""
+    width: int | None = None
+    """Level columns, from the data."""
+
+    def __post_init__(self) -> None:
+        for name in ("z_dim", "ch", "embed"):
+            check_positive(f"model.{name}", getattr(self, name))
+        if self.attention and self.ch < 8:
+            raise SaganError("model.ch: self-attention needs ch >= 8 (C/8 key channels)")
+
+    @property
+    def canvas(self) -> int:
+        """The padded side the networks work on (see :mod:`sagan.levels.encoding`)."""
+        from sagan.levels.encoding import canvas_size
+
+        if self.height is None or self.width is None:
+            raise ValueError("the level size is not known yet")
+        return canvas_size(self.height, self.width)
+
+    @property
+    def variant(self) -> str:
+        """``dcgan``, ``sagan``, ``cesagan`` or ``conditional-dcgan``."""
+        for name, flags in VARIANTS.items():
+            if flags == (self.attention, self.conditional):
+                return name
+        return "conditional-dcgan"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation: TTUR Adam and hinge loss as in SAGAN."""
+
+    batch_size: int = 32
+    steps: int = 3000
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    beta1: float = 0.0
+    beta2: float = 0.9
+    seed: int = 0
+    save_every: int = 500
+    sample_every: int = 500
+    log_every: int = 50
+    keep_checkpoints: int = 2
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "steps", "save_every", "sample_every", "log_every"):
+            check_positive(f"train.{name}", getattr(self, name))
+        check_positive("train.keep_checkpoints", self.keep_checkpoints)
+        check_positive("train.lr_g", self.lr_g)
+        check_positive("train.lr_d", self.lr_d)
+        check_range("train.beta1", self.beta1, 0.0, 0.999999)
+        check_range("train.beta2", self.beta2, 0.0, 0.999999)
+        check_positive("train.seed", self.seed, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    """Every ``every`` steps, sample ``samples`` levels; the playable ones that are at least
+    ``min_distance`` tiles (Hamming) from every level already in the training set join it."""
+
+    every: int = 100
+    """0 turns bootstrapping off."""
+    samples: int = 64
+    min_distance: int = 5
+    max_size: int = 5000
+    """The training set stops growing at this size."""
+
+    def __post_init__(self) -> None:
+        check_positive("bootstrap.every", self.every, allow_zero=True)
+        check_positive("bootstrap.samples", self.samples)
+        check_positive("bootstrap.min_distance", self.min_distance)
+        check_positive("bootstrap.max_size", self.max_size)
+
+
+@dataclass(frozen=True)
+class LevelRunConfig:
+    """Everything a level run needs, as written to ``config.yaml``."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    levels: str = "builtin"
+    """``builtin`` (the package's 8 levels) or a folder of level files."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LevelRunConfig:
+        """Build from nested plain data (e.g. YAML), validating every field."""
+        return from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain data (YAML-safe)."""
+        return to_dict(self)

@@ -1,0 +1,132 @@
+"""CESAGAN's generator and discriminator (Torrado et al., CoG 2020), on one-hot tile maps.
+
+Both networks work on an ``S x S`` canvas (16 for Zelda, see :mod:`sagan.levels.encoding`);
+every layer is spectrally normalised, as in SAGAN.
+
+Generator ``(z (B, z_dim), c (B, 8)) -> (B, 8, S, S)`` tile probabilities (softmax over tiles):
+
+    z -> 4x4 transposed conv -> (B, 4ch, 4, 4) -> [BN, ReLU, 4x4 stride-2 transposed conv]
+      ... -> (B, ch, S, S) -> BN, ReLU -> self-attention
+      -> concat a fully connected embedding of c, broadcast over the map (B, ch + e, S, S)
+      -> 1x1 transposed conv -> (B, 8, S, S) -> softmax over tiles
+      (in training: one-hot of the arg-max forward, softmax gradient backward)
+
+Discriminator ``(x (B, 8, S, S), c (B, 8)) -> (B,)`` scores:
+
+    x -> 1x1 conv -> (B, ch, S, S) -> LeakyReLU -> self-attention
+      -> concat the embedding of c -> 1x1 conv -> (B, ch, S, S)
+      -> [4x4 stride-2 conv, LeakyReLU] ... -> (B, 4ch, 4, 4) -> linear -> score
+
+as the paper describes: 1x1 convolutions in D, 1x1 transposed convolutions in G, and the
+condition's embedding concatenated with the self-attention feature map in both. Switching off
+``attention`` and ``conditional`` gives the plain DCGAN-style level GAN of MarioGAN/DagstuhlGAN
+(same convolutional stack); ``attention`` alone is SAGAN without conditioning.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from torch import nn
+
+from sagan.levels.config import ModelConfig
+from sagan.levels.encoding import NUM_TILES
+from sagan.nn import SelfAttention2d, sn_conv2d, sn_conv_transpose2d, sn_linear
+
+__all__ = ["LevelDiscriminator", "LevelGenerator", "doublings"]
+
+
+def doublings(canvas: int) -> int:
+    """Stride-2 layers between 4x4 and the canvas (2 for 16x16)."""
+    return int(math.log2(canvas)) - 2
+
+
+class _Condition(nn.Module):
+    """A fully connected embedding of the condition vector, broadcast over a feature map."""
+
+    def __init__(self, cond_dim: int, embed: int) -> None:
+        super().__init__()
+        self.fc = sn_linear(cond_dim, embed)
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        e = torch.relu(self.fc(c))  # (B, embed)
+        e = e[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])  # (B, embed, H, W)
+        return torch.cat([h, e], dim=1)  # (B, C + embed, H, W)
+
+
+class LevelGenerator(nn.Module):
+    """``(z, c) -> (B, 8, S, S)`` softmax tile probabilities."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        canvas = cfg.canvas
+        n = doublings(canvas)
+        widths = [cfg.ch * 2 ** (n - i) for i in range(n + 1)]  # e.g. 4ch, 2ch, ch
+        layers: list[nn.Module] = [sn_conv_transpose2d(cfg.z_dim, widths[0], 4)]
+        for w_in, w_out in itertools.pairwise(widths):
+            layers += [nn.BatchNorm2d(w_in), nn.ReLU(), sn_conv_transpose2d(w_in, w_out, 4, 2, 1)]
+        layers += [nn.BatchNorm2d(cfg.ch), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.attention = nn.ModuleDict(
+            {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
+        )
+        self.condition = _Condition(NUM_TILES, cfg.embed) if cfg.conditional else None
+        width = cfg.ch + (cfg.embed if cfg.conditional else 0)
+        self.out = sn_conv_transpose2d(width, NUM_TILES, 1)
+
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor | None = None, *, hard: bool = False
+    ) -> torch.Tensor:
+        """``hard``: one-hot tiles forward, softmax gradients backward (straight-through), so
+        that D sees generated levels exactly as they decode, as it sees real ones."""
+        h = self.body(z[:, :, None, None])  # (B, z_dim, 1, 1) -> (B, ch, S, S)
+        for attn in self.attention.values():
+            h = attn(h)
+        if self.condition is not None:
+            if c is None:
+                raise ValueError("this generator is conditional: pass a condition vector")
+            h = self.condition(h, c)  # (B, ch + embed, S, S)
+        probs = torch.softmax(self.out(h), dim=1)  # (B, 8, S, S)
+        if not hard:
+            return probs
+        index = probs.argmax(dim=1, keepdim=True)  # (B, 1, S, S)
+        onehot = torch.zeros_like(probs).scatter_(1, index, 1.0)  # (B, 8, S, S)
+        return onehot + (probs - probs.detach())  # exactly one-hot: x - x == 0
+
+
+class LevelDiscriminator(nn.Module):
+    """``(x (B, tiles, S, S), c) -> (B,)`` realness scores (higher = more real)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        canvas = cfg.canvas
+        self.inp = sn_conv2d(NUM_TILES, cfg.ch, 1)
+        self.attention = nn.ModuleDict(
+            {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
+        )
+        self.condition = _Condition(NUM_TILES, cfg.embed) if cfg.conditional else None
+        width = cfg.ch + (cfg.embed if cfg.conditional else 0)
+        self.mix = sn_conv2d(width, cfg.ch, 1)
+        n = doublings(canvas)
+        widths = [cfg.ch * 2**i for i in range(n + 1)]  # ch, 2ch, 4ch
+        layers: list[nn.Module] = []
+        for w_in, w_out in itertools.pairwise(widths):
+            layers += [sn_conv2d(w_in, w_out, 4, 2, 1), nn.LeakyReLU(0.2)]
+        self.body = nn.Sequential(*layers)
+        self.head = sn_linear(widths[-1] * 16, 1)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        h = nn.functional.leaky_relu(self.inp(x), 0.2)  # (B, ch, S, S)
+        for attn in self.attention.values():
+            h = attn(h)
+        if self.condition is not None:
+            if c is None:
+                raise ValueError("this discriminator is conditional: pass a condition vector")
+            h = self.condition(h, c)  # (B, ch + embed, S, S)
+        h = nn.functional.leaky_relu(self.mix(h), 0.2)  # (B, ch, S, S)
+        h = self.body(h)  # (B, 4ch, 4, 4)
+        return self.head(h.flatten(1)).squeeze(1)  # (B,)

@@ -1,0 +1,255 @@
+"""CESAGAN: networks, conditions, the bootstrap step, training, resume, generate and eval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sagan.cli import main
+from sagan.errors import SaganError
+from sagan.levels.conditions import condition_vectors, parse_request, requested_counts
+from sagan.levels.config import BootstrapConfig, LevelRunConfig, ModelConfig, TrainConfig
+from sagan.levels.data import load_levels
+from sagan.levels.encoding import encode, tile_counts
+from sagan.levels.evaluate import evaluate_levels, load_level_gan
+from sagan.levels.networks import LevelDiscriminator, LevelGenerator
+from sagan.levels.tiles import ENEMIES, FLOOR, TILES
+from sagan.levels.train import bootstrap, build_state, train_levels
+from sagan.nn import SelfAttention2d, spectrally_normalised
+from sagan.training import find_checkpoints, load_checkpoint
+
+LEVELS = np.stack([lv for _, lv in load_levels()])  # (8, 9, 13)
+
+
+def tiny(steps: int = 4, **bootstrap_kw: object) -> LevelRunConfig:
+    return LevelRunConfig(
+        model=ModelConfig(ch=8, z_dim=8, embed=4),
+        train=TrainConfig(batch_size=4, steps=steps, save_every=2, sample_every=2, log_every=1),
+        bootstrap=BootstrapConfig(**{"every": 2, "samples": 4, **bootstrap_kw}),  # type: ignore[arg-type]
+    )
+
+
+# --- networks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attention", "conditional"), [(True, True), (True, False), (False, False)]
+)
+def test_network_shapes_and_the_papers_layers(attention: bool, conditional: bool) -> None:
+    cfg = ModelConfig(
+        ch=8, z_dim=8, embed=4, attention=attention, conditional=conditional, height=9, width=13
+    )
+    G, D = LevelGenerator(cfg), LevelDiscriminator(cfg)
+    c = torch.rand(3, 8) if conditional else None
+    x = G(torch.randn(3, 8), c)
+    assert x.shape == (3, 8, 16, 16)
+    torch.testing.assert_close(x.sum(dim=1), torch.ones(3, 16, 16))
+    assert D(x, c).shape == (3,)
+    # 1x1 transposed convolution out of G, 1x1 convolution into D, as in the paper
+    assert isinstance(G.out, nn.ConvTranspose2d) and G.out.kernel_size == (1, 1)
+    assert isinstance(D.inp, nn.Conv2d) and D.inp.kernel_size == (1, 1)
+    # spectral norm on every conv / linear layer
+    for net in (G, D):
+        layers = [
+            m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))
+        ]
+        assert len(list(spectrally_normalised(net))) == len(layers)
+        attn = [m for m in net.modules() if isinstance(m, SelfAttention2d)]
+        assert len(attn) == int(attention) and all(a.gamma.item() == 0 for a in attn)
+    assert (G.condition is not None) == conditional and (D.condition is not None) == conditional
+    if conditional:  # the embedding is concatenated with the attention output: width ch + e
+        assert G.out.in_channels == 8 + 4 and D.mix.in_channels == 8 + 4
+
+
+def test_hard_output_is_one_hot_with_softmax_gradients() -> None:
+    cfg = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
+    G = LevelGenerator(cfg)
+    z, c = torch.randn(2, 8), torch.rand(2, 8)
+    hard = G(z, c, hard=True)
+    assert set(hard.detach().unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(hard.sum(dim=1), torch.ones(2, 16, 16))
+    assert torch.equal(hard.argmax(dim=1), G(z, c).argmax(dim=1))
+    (hard * torch.randn_like(hard)).sum().backward()
+    assert G.out.parametrizations.weight.original.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="pass a condition vector"):
+        G(z)
+
+
+# --- conditions ---------------------------------------------------------------------------
+
+
+def test_conditions_and_requests() -> None:
+    c = condition_vectors(LEVELS)
+    assert c.shape == (8, 8) and np.allclose(c.sum(axis=1), 1.0)
+    assert parse_request("enemies=3, Key=1") == {"enemies": 3, "key": 1}
+    for bad, msg in [
+        ("monsters=2", "NAME one of"),
+        ("enemies=two", "whole number"),
+        ("enemies=-1", "cannot be negative"),
+        ("enemies=2,enemy1=1", "not both"),
+    ]:
+        with pytest.raises(SaganError, match=msg):
+            parse_request(bad)
+    rng = np.random.Generator(np.random.PCG64(0))
+    counts = requested_counts({"enemies": 4, "door": 1}, tile_counts(LEVELS), 50, rng)
+    assert (counts.sum(axis=1) == 9 * 13).all()  # floor absorbs the difference
+    assert (counts[:, list(ENEMIES)].sum(axis=1) == 4).all()
+    assert (counts[:, TILES.index("g")] == 1).all() and (counts[:, FLOOR] > 0).all()
+    with pytest.raises(SaganError, match="more tiles than a level"):
+        requested_counts({"enemy1": 500}, tile_counts(LEVELS), 2, rng)
+
+
+# --- bootstrapping ------------------------------------------------------------------------
+
+
+class _Replay(nn.Module):
+    """A 'generator' whose samples are given levels, one after another."""
+
+    def __init__(self, levels: np.ndarray) -> None:
+        super().__init__()
+        self.levels, self.i = levels, 0
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        idx = [(self.i + k) % len(self.levels) for k in range(len(z))]
+        self.i += len(z)
+        return encode(self.levels[idx])
+
+
+def test_bootstrap_accepts_playable_novel_levels_once(tmp_path: Path) -> None:
+    cfg = tiny(min_distance=3)
+    cfg = LevelRunConfig(
+        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13),
+        train=cfg.train,
+        bootstrap=cfg.bootstrap,
+    )
+    state = build_state(cfg, LEVELS[:2])
+    new = LEVELS[2].copy()
+    near = LEVELS[0].copy()
+    near[1, 3], near[1, 4] = TILES.index("1"), TILES.index("1")  # 2 tiles from a training level
+    broken = LEVELS[3].copy()
+    broken[broken == TILES.index("+")] = FLOOR  # no key: unplayable
+    # proposals: a novel playable level twice, a near-copy, an unplayable one
+    state.ema.shadow = _Replay(np.stack([new, new, near, broken]))
+    assert bootstrap(state, tmp_path) == 1
+    assert len(state.levels) == 3 and np.array_equal(state.levels[-1], new)
+    assert state.x.shape[0] == 3 and state.c.shape == (3, 8)  # tensors follow the set
+    assert state.proposed == 4 and state.accepted == 1
+    written = sorted((tmp_path / "bootstrap").iterdir())
+    assert len(written) == 1 and written[0].read_text().count("\n") == 9
+    assert bootstrap(state, tmp_path) == 0  # the same proposals again: nothing new
+
+
+# --- training, resume, CLI ----------------------------------------------------------------
+
+
+def test_resume_is_bit_identical(tmp_path: Path) -> None:
+    straight = train_levels(tiny(4), out=tmp_path / "a", progress=False)
+    half = train_levels(tiny(2), out=tmp_path / "b", progress=False)
+    resumed = train_levels(resume=half, steps=4, progress=False)
+    assert resumed == half
+    a = load_checkpoint(find_checkpoints(straight)[-1], kind="levels")
+    b = load_checkpoint(find_checkpoints(resumed)[-1], kind="levels")
+    assert a["step"] == b["step"] == 4
+    for key in ("G", "D", "G_ema"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), (key, name)
+    assert torch.equal(a["levels"], b["levels"])
+
+
+def test_run_folder(tmp_path: Path) -> None:
+    run = train_levels(tiny(4), out=tmp_path / "r", progress=False)
+    assert (run / "config.yaml").exists()
+    records = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert {"loss_d", "loss_g", "train_size", "acceptance", "gamma/G16", "gamma/D16"} <= set(
+        records[0]
+    )
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "levels-0000002.png",
+        "levels-0000004.png",
+    ]
+
+
+def test_cli_train_generate_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    args = ["--steps", "2", "--batch-size", "4", "--ch", "8", "--z-dim", "8", "--no-progress"]
+    assert main(["levels", "train", "--out", str(run), *args]) == 0
+    gan = load_level_gan(run)
+    assert gan.conditional and gan.originals.shape == (8, 9, 13)
+    assert (
+        main(
+            [
+                "levels",
+                "generate",
+                str(run),
+                "--n",
+                "3",
+                "--condition",
+                "enemies=2",
+                "--out",
+                str(tmp_path / "g"),
+            ]
+        )
+        == 0
+    )
+    files = sorted((tmp_path / "g").iterdir())
+    assert len(files) == 3 and all(f.read_text().count("\n") == 9 for f in files)
+    capsys.readouterr()
+    assert main(["levels", "eval", str(run), "--n", "60", "--json"]) == 0
+    values = json.loads(capsys.readouterr().out)
+    assert {
+        "playable",
+        "unique_playable",
+        "duplicates",
+        "novelty",
+        "enemies_as_asked",
+        "counts_as_asked",
+        "novel_unique_playable",
+    } <= set(values)
+    assert 0 <= values["playable"] <= 100 and 0 <= values["enemies_as_asked"] <= 100
+    # unconditional variants refuse --condition; resume refuses model changes
+    plain = tmp_path / "plain"
+    assert main(["levels", "train", "--variant", "dcgan", "--out", str(plain), *args]) == 0
+    assert load_level_gan(plain).cfg.model.attention is False
+    assert (
+        main(
+            [
+                "levels",
+                "generate",
+                str(plain),
+                "--condition",
+                "enemies=2",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
+    assert "unconditional dcgan model" in capsys.readouterr().err
+    assert main(["levels", "train", "--resume", str(run), "--variant", "sagan"]) == 2
+    assert "--variant cannot change a resumed run" in capsys.readouterr().err
+    assert main(["levels", "train", "--variant", "gan", "--out", str(tmp_path / "y")]) == 2
+
+
+def test_evaluate_counts_playable_unique_and_novel() -> None:
+    from sagan.levels.evaluate import LevelGAN
+
+    cfg = LevelRunConfig(
+        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13, conditional=False)
+    )
+    new = LEVELS[5].copy()
+    new[1, 1], new[1, 2] = new[1, 2], new[1, 1]
+    proposals = np.stack([LEVELS[0], new, new, LEVELS[6]])
+    gan = LevelGAN(_Replay(proposals), cfg, LEVELS[:5], LEVELS[:5], 0)
+    v = evaluate_levels(gan, n=4)
+    # every proposal is playable; 3 distinct (new twice); `new` and LEVELS[6] are not copies
+    # of the 5 starting levels (LEVELS[0] is)
+    assert v["playable"] == 100 and v["duplicates"] == 25
+    assert v["unique_playable"] == 75 and v["novel_unique_playable"] == 2
+    assert "enemies_as_asked" not in v
