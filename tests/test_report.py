@@ -101,7 +101,7 @@ def test_samples_are_chosen_evenly_with_the_last(tmp_path: Path) -> None:
     text = write_report(tmp_path).read_text()
     shown = [int(s) for s in re.findall(r'alt="samples at step (\d+)"', text)]
     assert shown == [100, 300, 500, 800, 1000]
-    assert "best checkpoint by FID" in text and "best.pt" in text
+    assert "best checkpoint (lowest FID, else FD)" in text and "best.pt" in text
 
 
 def test_run_without_anything_yet(tmp_path: Path) -> None:

@@ -220,7 +220,7 @@ def _summary(
     ckpts = find_checkpoints(run_dir)
     rows.append(("latest checkpoint", ckpts[-1].name if ckpts else "none yet"))
     if (run_dir / "best.pt").is_file():
-        rows.append(("best checkpoint by FID", "best.pt"))
+        rows.append(("best checkpoint (lowest FID, else FD)", "best.pt"))
     body = "".join(
         f'<tr><th>{html.escape(k)}</th><td class="num">{html.escape(v)}</td></tr>' for k, v in rows
     )
