@@ -86,7 +86,7 @@ class LevelState:
         self._refresh()
 
     def _refresh(self) -> None:
-        self.x = encode(self.levels)  # (N, 8, S, S)
+        self.x = encode(self.levels).contiguous(memory_format=torch.channels_last)  # (N, 8, S, S)
         self.c = torch.from_numpy(condition_vectors(self.levels))  # (N, 8)
 
 
@@ -94,7 +94,9 @@ def build_state(cfg: LevelRunConfig, levels: np.ndarray) -> LevelState:
     """Fresh networks (seeded by ``cfg.train.seed``), optimisers and noise stream."""
     t = cfg.train
     torch.manual_seed(t.seed)
-    G, D = LevelGenerator(cfg.model), LevelDiscriminator(cfg.model)
+    # channels_last: oneDNN's fast layout for these small convolutions (about 20% here)
+    G = LevelGenerator(cfg.model).to(memory_format=torch.channels_last)
+    D = LevelDiscriminator(cfg.model).to(memory_format=torch.channels_last)
     return LevelState(
         cfg=cfg,
         G=G,
