@@ -76,7 +76,8 @@ def inception_score(
         warnings.simplefilter("ignore", UserWarning)
         metric = InceptionScore(feature=_Features(), splits=splits)
     metric.update(x)
-    with torch.random.fork_rng(devices=[]):  # it shuffles with torch's global RNG
-        torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        torch.manual_seed(seed)  # it shuffles with torch's global RNG
+        warnings.simplefilter("ignore", UserWarning)  # one split: no std, reported as 0
         mean, std = metric.compute()
-    return float(mean), float(std)
+    return float(mean), float(std) if splits > 1 else 0.0
