@@ -1,0 +1,44 @@
+"""Pose training samples: targets decode back to their joints; MPII crops from real images."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import shared_data
+from sagan.errors import SaganError
+from sagan.pose.datasets import MPIIPoseDataset, SyntheticPoseDataset
+from sagan.pose.heatmaps import decode_heatmaps
+
+
+def test_synthetic_samples_and_their_targets() -> None:
+    ds = SyntheticPoseDataset(20, resolution=64, heatmap=16, seed=3)
+    x, maps, joints, vis, head = ds[4]
+    assert x.shape == (3, 64, 64) and float(x.min()) >= 0 and float(x.max()) <= 1
+    assert maps.shape == (16, 16, 16) and joints.shape == (16, 2) and vis.shape == (16,)
+    assert float(head) > 0
+    again = ds[4]
+    assert torch.equal(again[0], x) and torch.equal(again[2], joints)  # item i is fixed
+    coords, _ = decode_heatmaps(maps[None])
+    inside = vis & (joints >= 0).all(1) & (joints <= 15).all(1)
+    err = (coords[0] - joints).norm(dim=1)[inside]
+    assert err.numel() > 8 and float(err.max()) <= 0.75  # arg-max + quarter shift
+    assert (maps[~vis].abs().sum() == 0).item()  # no target for hidden joints
+
+
+def test_mpii_samples_from_real_images() -> None:
+    folder = shared_data("mpii-sample")
+    ds = MPIIPoseDataset(folder / "test_mpii.json", folder, resolution=128, heatmap=32)
+    assert len(ds) == 5
+    for i in range(5):
+        x, maps, joints, vis, head = ds[i]
+        assert x.shape == (3, 128, 128) and maps.shape == (16, 32, 32)
+        assert bool(vis.any()) and float(head) > 0
+        coords, _ = decode_heatmaps(maps[None])
+        err = (coords[0] - joints).norm(dim=1)[vis]
+        assert float(err.max()) <= 0.75
+    aug = MPIIPoseDataset(folder / "test_mpii.json", folder, 128, 32, train=True, seed=1)
+    flipped_somewhere = any(not torch.equal(aug[i][0], ds[i][0]) for i in range(5))
+    assert flipped_somewhere
+    with pytest.raises(SaganError, match="are not in"):
+        MPIIPoseDataset(folder / "test_mpii.json", folder / "nowhere")
