@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (importing only argparse-level code)."""
     from sagan.images import cli as images_cli
     from sagan.levels import cli as levels_cli
+    from sagan.pose import cli as pose_cli
 
     parser = _Parser(
         prog="sagan",
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     images_cli.register(commands)
     levels_cli.register(commands)
+    pose_cli.register(commands)
     return parser
 
 

@@ -1,0 +1,120 @@
+"""``sagan pose ...``: train, eval and predict. Parsers import nothing heavy."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _train(args: argparse.Namespace) -> int:
+    from sagan.errors import SaganError
+    from sagan.pose.train import PoseRunConfig, train_pose
+
+    if args.resume is not None:
+        run = train_pose(resume=args.resume, steps=args.steps)
+    else:
+        model: dict[str, Any] = {}
+        train: dict[str, Any] = {}
+        for name in ("stacks", "features", "depth", "attention"):
+            if getattr(args, name) is not None:
+                model[name] = getattr(args, name)
+        for name in ("steps", "batch_size", "seed", "resolution"):
+            if getattr(args, name) is not None:
+                train[name] = getattr(args, name)
+        if "resolution" in train:
+            train["heatmap"] = train["resolution"] // 4
+        if args.no_adversarial:
+            train["adversarial"] = False
+        try:
+            cfg = PoseRunConfig.from_dict({"model": model, "train": train})
+        except ValueError as exc:
+            raise SaganError(str(exc)) from None
+        run = train_pose(cfg, out=args.out)
+    print(f"run folder: {run}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from sagan.pose.train import evaluate_pose, load_pose_model, validation_set
+
+    G, cfg = load_pose_model(args.source)
+    values = evaluate_pose(G, validation_set(cfg, args.n), n=args.n, flip=not args.no_flip)
+    if args.json:
+        print(json.dumps(values))
+    else:
+        for name, value in values.items():
+            print(f"{name}: {value:.1f}")
+    return 0
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    try:
+        x, y, w, h = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--box {text!r}: write x,y,w,h in pixels") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"--box {text!r}: width and height must be > 0")
+    return x, y, w, h
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    from sagan.errors import SaganError
+    from sagan.pose.predict import draw_skeleton, predict_image
+    from sagan.pose.train import load_pose_model
+
+    G, cfg = load_pose_model(args.model)
+    try:
+        image = Image.open(args.image).convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        raise SaganError(f"{args.image}: not a readable image ({exc})") from None
+    joints = predict_image(G, image, cfg.train.resolution, cfg.train.heatmap, args.box)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        draw_skeleton(image, joints).save(args.out)
+    except (OSError, ValueError) as exc:
+        raise SaganError(f"cannot write {args.out}: {exc}") from None
+    print(f"wrote {args.out}")
+    return 0
+
+
+def register(commands: Any) -> None:
+    """Add ``sagan pose`` and its sub-commands."""
+    p = commands.add_parser(
+        "pose",
+        help="pose estimation with self-attention hourglasses (Hg-SAGAN): train, eval, predict",
+        description="Stacked hourglasses with self-attention and an adversarial hourglass "
+        "discriminator (Wang et al. 2019), trained on built-in synthetic figures.",
+    )
+    sub = p.add_subparsers(dest="pose_command", metavar="COMMAND", required=True)
+    t = sub.add_parser("train", help="train on the synthetic figures")
+    t.add_argument("--attention", help="sagan (default), sigmoid (the paper's variant) or none")
+    t.add_argument("--no-adversarial", action="store_true", help="supervision only (no D)")
+    t.add_argument("--stacks", type=int, help="hourglasses (2; the paper uses 4)")
+    t.add_argument("--features", type=int, help="channels (64; the paper uses 256)")
+    t.add_argument("--depth", type=int, help="down-samplings per hourglass (3)")
+    t.add_argument("--resolution", type=int, help="input pixels (64; heat-maps are 1/4)")
+    t.add_argument("--steps", type=int, help="iterations (600)")
+    t.add_argument("--batch-size", type=int, help="16")
+    t.add_argument("--seed", type=int, help="0")
+    t.add_argument("--out", type=Path, help="run folder (default: numbered under runs/pose)")
+    t.add_argument("--resume", type=Path, help="run folder or checkpoint to continue")
+    t.set_defaults(handler=_train)
+    e = sub.add_parser("eval", help="PCKh@0.5 on held-out synthetic figures")
+    e.add_argument("source", metavar="SOURCE", help="pose run folder or checkpoint")
+    e.add_argument("--n", type=int, default=200, help="figures (200)")
+    e.add_argument("--no-flip", action="store_true", help="skip the flip test")
+    e.add_argument("--json", action="store_true", help="one JSON object: joint -> PCKh")
+    e.set_defaults(handler=_eval)
+    r = sub.add_parser("predict", help="draw the predicted skeleton on your image")
+    r.add_argument("image", type=Path, metavar="IMAGE")
+    r.add_argument("--model", required=True, help="pose run folder or checkpoint")
+    r.add_argument("--box", type=_box, help="x,y,w,h around the person (default: whole image)")
+    r.add_argument("--out", type=Path, required=True, help="overlay PNG to write")
+    r.set_defaults(handler=_predict)

@@ -1,0 +1,92 @@
+"""Pose training end to end on tiny models: resume, eval, predict on a real image."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import shared_data
+from sagan.cli import main
+from sagan.pose.heatmaps import gaussian_heatmaps
+from sagan.pose.predict import predict_image
+from sagan.pose.train import PoseModelConfig, PoseRunConfig, PoseTrainConfig, train_pose
+from sagan.training import find_checkpoints, load_checkpoint
+
+
+def tiny(steps: int, adversarial: bool = True) -> PoseRunConfig:
+    return PoseRunConfig(
+        model=PoseModelConfig(stacks=2, features=16, depth=2, d_features=8, d_depth=2),
+        train=PoseTrainConfig(
+            adversarial=adversarial, batch_size=2, steps=steps, resolution=32, heatmap=8,
+            train_size=50, save_every=2, log_every=1,
+        ),
+    )  # fmt: skip
+
+
+def test_resume_is_bit_identical_and_k_moves(tmp_path: Path) -> None:
+    straight = train_pose(tiny(4), out=tmp_path / "a")
+    half = train_pose(tiny(2), out=tmp_path / "b")
+    train_pose(resume=half, steps=4)
+    a = load_checkpoint(find_checkpoints(straight)[-1], kind="pose")
+    b = load_checkpoint(find_checkpoints(half)[-1], kind="pose")
+    assert a["step"] == b["step"] == 4 and a["k"] == b["k"]
+    for key in ("G", "D"):
+        for name, t in a[key].items():
+            assert torch.equal(t, b[key][name]), (key, name)
+    records = [json.loads(x) for x in (straight / "stats.jsonl").read_text().splitlines()]
+    assert {"loss_d", "loss_g", "l_real", "l_fake", "k"} <= set(records[0])
+    assert 0.0 <= records[-1]["k"] <= 1.0
+
+
+def test_supervised_only_has_no_discriminator(tmp_path: Path) -> None:
+    run = train_pose(tiny(2, adversarial=False), out=tmp_path / "s")
+    ckpt = load_checkpoint(find_checkpoints(run)[-1], kind="pose")
+    assert ckpt["D"] is None and ckpt["opt_d"] is None
+
+
+def test_bad_sizes_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pose", "train", "--resolution", "36", "--steps", "1"]) == 2
+    assert "must divide by 2^3" in capsys.readouterr().err
+    assert main(["pose", "train", "--attention", "softmax", "--steps", "1"]) == 2
+
+
+class _Peak(torch.nn.Module):
+    """A 'network' whose every heat-map peaks at heat-map pixel (5, 3)."""
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = gaussian_heatmaps(np.tile([[5.0, 3.0]], (16, 1)), np.ones(16), 8)
+        return [torch.from_numpy(maps)[None].expand(len(x), -1, -1, -1)]
+
+
+def test_predictions_map_back_to_image_pixels() -> None:
+    image = Image.new("RGB", (200, 100))
+    joints = predict_image(_Peak(), image, 32, 8, box=(50, 0, 100, 100), flip=False)  # type: ignore[arg-type]
+    # heat (5, 3) -> crop (5.5 * 4 - 0.5, 3.5 * 4 - 0.5) = (21.5, 13.5) of a 32 px crop that
+    # spans the 100 px box (+ nothing: the box is the crop), centred at (99.5, 49.5)
+    expected = np.array([99.5, 49.5]) + (np.array([21.5, 13.5]) - 16) * 100 / 32
+    np.testing.assert_allclose(joints, np.tile(expected, (16, 1)), atol=1e-6)
+
+
+def test_cli_eval_and_predict_on_a_real_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = shared_data("mpii-sample")
+    run = train_pose(tiny(2), out=tmp_path / "r")
+    capsys.readouterr()
+    assert main(["pose", "eval", str(run), "--n", "8", "--json"]) == 0
+    values = json.loads(capsys.readouterr().out)
+    assert len(values) == 17 and "total" in values
+    out = tmp_path / "overlay.png"
+    image = folder / "004645041.jpg"
+    assert main(["pose", "predict", str(image), "--model", str(run), "--out", str(out)]) == 0
+    assert Image.open(out).size == Image.open(image).size
+    with pytest.raises(SystemExit) as e:
+        main(["pose", "predict", str(image), "--model", str(run), "--box", "1,2,0,4",
+              "--out", str(out)])  # fmt: skip
+    assert e.value.code == 2
+    assert "width and height must be > 0" in capsys.readouterr().err
