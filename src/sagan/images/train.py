@@ -29,6 +29,7 @@ from sagan.errors import SaganError
 from sagan.images.config import RunConfig
 from sagan.images.data import ImageDataset, dataset_fingerprint, load_dataset
 from sagan.images.evaluate import PRIMARY_METRICS, check_metrics
+from sagan.images.export import LoadedGenerator
 from sagan.images.grid import save_grid
 from sagan.images.loader import batch_stream
 from sagan.images.networks import build_discriminator, build_generator
@@ -405,20 +406,18 @@ def _sample_grid(
 
 
 class _TrainingSampler:
-    """The (EMA) generator of a running training as a metrics :class:`Sampler`: samples in
-    eval mode, then puts the network back in the mode it was in."""
+    """The (EMA) generator of a running training as a metrics :class:`Sampler`: samples
+    through :meth:`LoadedGenerator.sample` in eval mode, then puts the network back in the
+    mode it was in (G itself trains on when the run keeps no EMA)."""
 
     def __init__(self, state: GANState, data: str) -> None:
-        self.net, self.data = state.sampler, data
-        m = state.cfg.model
-        self.num_classes, self.channels, self.resolution = (
-            m.num_classes or 0,
-            m.channels or 0,
-            m.resolution,
-        )
-        self.z_dim, self.device = m.z_dim, next(self.net.parameters()).device
+        self.net = state.sampler
+        was_training = self.net.training
+        self.gen = LoadedGenerator(self.net, state.cfg.model, state.step, data)  # sets eval
+        self.net.train(was_training)
+        self.num_classes, self.channels = self.gen.num_classes, self.gen.channels
+        self.resolution, self.data = self.gen.resolution, data
 
-    @torch.no_grad()
     def sample(
         self,
         n: int,
@@ -426,14 +425,10 @@ class _TrainingSampler:
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """(n, C, R, R) in [0, 1]."""
-        z = torch.randn(n, self.z_dim, generator=generator).to(self.device)
-        if self.num_classes and labels is None:
-            labels = torch.randint(0, self.num_classes, (n,), generator=generator)
-        y = labels.to(self.device) if labels is not None else None
         was_training = self.net.training
         self.net.eval()
         try:
-            return (self.net(z, y).float().clamp(-1, 1) + 1) / 2
+            return self.gen.sample(n, labels=labels, generator=generator)
         finally:
             self.net.train(was_training)
 
