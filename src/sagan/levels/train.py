@@ -266,7 +266,7 @@ def train_levels(
         if steps is not None:
             t = dataclasses.replace(state.cfg.train, steps=steps)
             state.cfg = dataclasses.replace(state.cfg, train=t)
-        run_dir = path.parent if path.is_file() else path
+        run_dir = path.parent  # load_source resolves a run folder to its checkpoint
     else:
         cfg = cfg or LevelRunConfig()
         named = load_levels(cfg.levels)

@@ -264,7 +264,7 @@ def train_pose(
         if steps is not None:
             t = dataclasses.replace(state.cfg.train, steps=steps)
             state.cfg = dataclasses.replace(state.cfg, train=t)
-        run_dir = path.parent if path.is_file() else path
+        run_dir = path.parent  # load_source resolves a run folder to its checkpoint
     else:
         cfg = cfg or PoseRunConfig()
         name = f"hg-{cfg.model.attention}-{'adv' if cfg.train.adversarial else 'sup'}"
