@@ -7,7 +7,7 @@ import torch
 
 from conftest import shared_data
 from sagan.errors import SaganError
-from sagan.pose.datasets import MPIIPoseDataset, SyntheticPoseDataset
+from sagan.pose.datasets import AnnotatedPoseDataset, SyntheticPoseDataset
 from sagan.pose.heatmaps import decode_heatmaps
 
 
@@ -28,7 +28,7 @@ def test_synthetic_samples_and_their_targets() -> None:
 
 def test_mpii_samples_from_real_images() -> None:
     folder = shared_data("mpii-sample")
-    ds = MPIIPoseDataset(folder / "test_mpii.json", folder, resolution=128, heatmap=32)
+    ds = AnnotatedPoseDataset.from_file(folder / "test_mpii.json", folder, 128, 32)
     assert len(ds) == 5
     for i in range(5):
         x, maps, joints, vis, head = ds[i]
@@ -37,8 +37,8 @@ def test_mpii_samples_from_real_images() -> None:
         coords, _ = decode_heatmaps(maps[None])
         err = (coords[0] - joints).norm(dim=1)[vis]
         assert float(err.max()) <= 0.75
-    aug = MPIIPoseDataset(folder / "test_mpii.json", folder, 128, 32, train=True, seed=1)
-    flipped_somewhere = any(not torch.equal(aug[i][0], ds[i][0]) for i in range(5))
+    aug = AnnotatedPoseDataset.from_file(folder / "test_mpii.json", folder, 128, 32, seed=1)
+    flipped_somewhere = any(not torch.equal(aug.sample(i, key=5)[0], ds[i][0]) for i in range(5))
     assert flipped_somewhere
     with pytest.raises(SaganError, match="are not in"):
-        MPIIPoseDataset(folder / "test_mpii.json", folder / "nowhere")
+        AnnotatedPoseDataset.from_file(folder / "test_mpii.json", folder / "nowhere")

@@ -1,15 +1,20 @@
 """Training samples for pose networks: ``(image (3, R, R) float in [0, 1], heat-maps
-(16, H, H), joints (16, 2) in heat-map pixels, visible (16,), head size in heat-map pixels)``.
+(K, H, H), joints (K, 2) in heat-map pixels, visible (K,), reference size in heat-map
+pixels)``. The reference size is what the metric divides by: the head size for PCKh (MPII
+and the synthetic figures, K = 16), the torso size for PCK (LSP, K = 14).
 
 * :class:`SyntheticPoseDataset`: figures from :mod:`sagan.pose.synthetic`, made on the fly;
   item ``i`` is always the same figure (seeded by ``seed`` and ``i``).
-* :class:`MPIIPoseDataset`: MPII people from the JSON layout, cropped around centre / scale
-  (x 1.25), with the standard augmentation when ``train``: scale +-25%, rotation +-30 degrees
-  (in 40% of samples), horizontal flip with the joint swap (half of them).
+* :class:`AnnotatedPoseDataset`: people of a real data set (:mod:`sagan.pose.data`), cropped
+  around centre / scale (x 1.25). :meth:`~AnnotatedPoseDataset.sample` with a key applies the
+  standard augmentation: scale +-25%, rotation +-30 degrees (in 40% of samples), horizontal
+  flip with the joint swap (half of them).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,22 +22,22 @@ import torch
 from PIL import Image
 
 from sagan.errors import SaganError
-from sagan.pose.data import read_mpii_json
+from sagan.pose.data import PersonAnnotation, read_annotations
 from sagan.pose.heatmaps import gaussian_heatmaps
-from sagan.pose.joints import MPII_SWAP
-from sagan.pose.metrics import head_size_from_box
+from sagan.pose.joints import LSP_SWAP, MPII_SWAP
+from sagan.pose.metrics import head_size_from_box, torso_size
 from sagan.pose.synthetic import render_person
-from sagan.pose.transforms import crop_person
+from sagan.pose.transforms import PADDING, crop_person
 
-__all__ = ["MPIIPoseDataset", "PoseSample", "SyntheticPoseDataset"]
+__all__ = ["AnnotatedPoseDataset", "PoseSample", "SyntheticPoseDataset"]
 
 PoseSample = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _sample(
-    image: np.ndarray, joints: np.ndarray, visible: np.ndarray, head: float, heat: int, sigma: float
+    image: np.ndarray, joints: np.ndarray, visible: np.ndarray, ref: float, heat: int, sigma: float
 ) -> PoseSample:
-    """Pack one sample; ``joints``/``head`` are in image pixels, returned in heat-map pixels."""
+    """Pack one sample; ``joints``/``ref`` are in image pixels, returned in heat-map pixels."""
     res = image.shape[0]
     k = heat / res
     # pixel centres at integers on both grids: x_heat = (x + 0.5) * k - 0.5
@@ -44,12 +49,15 @@ def _sample(
         torch.from_numpy(maps),
         torch.from_numpy(hj).float(),
         torch.from_numpy(np.asarray(visible, dtype=bool)),
-        torch.tensor(head * k, dtype=torch.float32),
+        torch.tensor(ref * k, dtype=torch.float32),
     )
 
 
 class SyntheticPoseDataset(torch.utils.data.Dataset[PoseSample]):
-    """``n`` synthetic figures at ``resolution`` px with ``heatmap`` px targets."""
+    """``n`` synthetic figures at ``resolution`` px with ``heatmap`` px targets (MPII order)."""
+
+    joints = 16
+    swap = MPII_SWAP
 
     def __init__(
         self, n: int, resolution: int = 64, heatmap: int = 16, seed: int = 0, sigma: float = 1.0
@@ -63,65 +71,116 @@ class SyntheticPoseDataset(torch.utils.data.Dataset[PoseSample]):
         return self.n
 
     def __getitem__(self, i: int) -> PoseSample:
+        return self.sample(i)
+
+    def sample(self, i: int, key: int | None = None) -> PoseSample:
+        """Item ``i``; the figures are augmented by construction, so ``key`` is unused."""
         rng = np.random.Generator(np.random.PCG64([self.seed, i]))
         p = render_person(self.resolution, rng)
         head = float(head_size_from_box(p.head_box[None])[0])
         return _sample(p.image, p.joints, p.visible, head, self.heatmap, max(self.sigma, 0.5))
 
 
-class MPIIPoseDataset(torch.utils.data.Dataset[PoseSample]):
-    """People of an MPII JSON file whose images lie in ``image_dir``.
+def _open_reduced(path: Path, source_side: float, size: int) -> tuple[Image.Image, float, float]:
+    """Open an image, letting the JPEG decoder shrink it by 2, 4 or 8 while the crop's source
+    square (``source_side`` pixels) stays at least twice the output ``size``. Returns the
+    image and its x / y shrink factors (new size / old size); decoding a 1280x720 photo at
+    an eighth is several times faster, and the DCT's box filter avoids aliasing."""
+    image = Image.open(path)
+    w, h = image.size
+    factor = 1
+    while factor < 8 and source_side / (2 * factor) >= 2 * size:
+        factor *= 2
+    if factor > 1 and image.format == "JPEG":
+        image.draft("RGB", (math.ceil(w / factor), math.ceil(h / factor)))
+    return image, image.size[0] / w, image.size[1] / h
 
-    The head size is not in this JSON layout; it is estimated as ``scale * 200 / 8`` (a head
-    is about an eighth of a person's height) for training-time monitoring only. Report PCKh
-    with the official head boxes.
+
+class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
+    """Annotated people (16 MPII joints or 14 LSP joints) whose images lie in ``image_dir``.
+
+    The reference size: for MPII, the head size of the official head box (0.6 x its
+    diagonal) when the annotation has one, otherwise an estimate, ``scale * 200 / 8`` (a
+    head is about an eighth of a person's height), for monitoring only: report PCKh with
+    the official head boxes. For LSP, the torso size of the ground truth.
     """
 
     def __init__(
         self,
-        annotations: str | Path,
+        people: Sequence[PersonAnnotation],
         image_dir: str | Path,
         resolution: int = 256,
         heatmap: int = 64,
-        train: bool = False,
         seed: int = 0,
     ) -> None:
-        self.people = read_mpii_json(annotations)
+        if not people:
+            raise SaganError("no annotated people to train or evaluate on")
+        self.joints = len(people[0].joints)
+        if self.joints not in (14, 16) or any(len(p.joints) != self.joints for p in people):
+            raise SaganError("annotations must all have 16 (MPII) or all 14 (LSP) joints")
+        self.swap = MPII_SWAP if self.joints == 16 else LSP_SWAP
+        self.people = list(people)
         self.image_dir = Path(image_dir)
         missing = [p.image for p in self.people if not (self.image_dir / p.image).is_file()]
         if missing:
             raise SaganError(
-                f"{len(missing)} image(s) of {annotations} are not in {image_dir}, e.g. "
-                f"{missing[0]}; point the image folder at MPII's images/"
+                f"{len(missing)} of {len(self.people)} annotated images are not in "
+                f"{image_dir}, e.g. {missing[0]}; point --images at the data set's image folder"
             )
-        self.resolution, self.heatmap, self.train, self.seed = resolution, heatmap, train, seed
-        self.epoch = 0
+        self.resolution, self.heatmap, self.seed = resolution, heatmap, seed
+
+    @classmethod
+    def from_file(
+        cls,
+        annotations: str | Path,
+        image_dir: str | Path,
+        resolution: int = 256,
+        heatmap: int = 64,
+        seed: int = 0,
+        lsp_split: str = "all",
+    ) -> AnnotatedPoseDataset:
+        """The people of any annotation file :func:`~sagan.pose.data.read_annotations` reads."""
+        people = read_annotations(annotations, lsp_split)
+        return cls(people, image_dir, resolution, heatmap, seed)
 
     def __len__(self) -> int:
         return len(self.people)
 
     def __getitem__(self, i: int) -> PoseSample:
+        return self.sample(i)
+
+    def sample(self, i: int, key: int | None = None) -> PoseSample:
+        """Person ``i``: plain with ``key`` None, else augmented by a draw seeded by
+        (``seed``, ``key``), so that a training step's augmentation is reproducible."""
         p = self.people[i]
         scale_factor, rotation, flip = 1.0, 0.0, False
-        if self.train:
-            rng = np.random.Generator(np.random.PCG64([self.seed, self.epoch, i]))
+        if key is not None:
+            rng = np.random.Generator(np.random.PCG64([self.seed, key, i]))
             scale_factor = float(np.clip(rng.normal(1.0, 0.25), 0.75, 1.25))
             rotation = float(np.clip(rng.normal(0, 30), -30, 30)) if rng.random() < 0.4 else 0.0
             flip = bool(rng.random() < 0.5)
-        with Image.open(self.image_dir / p.image) as image:
+        side = p.scale * scale_factor * 200 * PADDING  # the crop's source square, pixels
+        image, sx, sy = _open_reduced(self.image_dir / p.image, side, self.resolution)
+        with image:
+            shrink = np.array([sx, sy])
+            # pixel centres at integers: x' = (x + 0.5) * s - 0.5
             crop, joints, vis = crop_person(
                 image,
-                p.joints,
+                (p.joints + 0.5) * shrink - 0.5,
                 p.visible,
-                p.center,
-                p.scale,
+                (p.center + 0.5) * shrink - 0.5,
+                p.scale * float(np.sqrt(sx * sy)),
                 self.resolution,
                 rotation=rotation,
                 scale_factor=scale_factor,
                 flip=flip,
-                swap=MPII_SWAP,
+                swap=self.swap,
             )
-        # the head estimate follows the crop's zoom
-        zoom = self.resolution / (p.scale * scale_factor * 200 * 1.25)
-        head = p.scale * 200 / 8 * zoom
-        return _sample(crop, joints, vis, head, self.heatmap, 1.0 * self.heatmap / 64)
+        zoom = self.resolution / side  # image pixels -> crop pixels
+        if self.joints == 14:
+            ref = float(torso_size(p.joints[None])[0]) * zoom
+        elif p.head_box is not None:
+            ref = float(head_size_from_box(p.head_box[None])[0]) * zoom
+        else:
+            ref = p.scale * 200 / 8 * zoom
+        return _sample(crop, joints, vis, ref, self.heatmap, 1.0 * self.heatmap / 64)

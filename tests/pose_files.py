@@ -1,0 +1,76 @@
+"""Annotation files in the real MPII / LSP formats, written from known people for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io
+
+from sagan.pose.data import PersonAnnotation
+from sagan.pose.joints import LSP_JOINTS, MPII_JOINTS
+
+
+def struct_array(records: list[dict[str, Any]]) -> np.ndarray:
+    """A 1 x n MATLAB struct array (savemat writes numpy structured arrays as structs)."""
+    keys = list(records[0])
+    out = np.zeros((1, len(records)), dtype=[(k, "O") for k in keys])
+    for i, r in enumerate(records):
+        for k in keys:
+            out[0, i][k] = r[k]
+    return out
+
+
+def write_mpii_mat(path: Path, people: list[PersonAnnotation], boxes: np.ndarray) -> None:
+    """MPII's official layout (RELEASE.annolist[i].annorect[j] ...), 1-based coordinates,
+    with the release's quirks: points out of order, ``is_visible`` as a string, a number or
+    empty; one extra person without joints beside the first; one test image without joints."""
+    annolist, train = [], []
+    for k, (p, box) in enumerate(zip(people, boxes, strict=True)):
+        visible_kinds = ["1", 1, np.zeros((0, 0)), "0"]
+        points = [
+            {"x": x + 1, "y": y + 1, "id": j, "is_visible": visible_kinds[j % 4]}
+            for j, (x, y) in enumerate(p.joints)
+            if p.visible[j]
+        ][::-1]
+        rect = {
+            "x1": box[0, 0] + 1,
+            "y1": box[0, 1] + 1,
+            "x2": box[1, 0] + 1,
+            "y2": box[1, 1] + 1,
+            "annopoints": struct_array([{"point": struct_array(points)}]),
+            "scale": p.scale,
+            "objpos": struct_array([{"x": p.center[0] + 1, "y": p.center[1] + 1}]),
+        }
+        rects = [rect]
+        if k == 0:  # a second person with no joints: skipped
+            rects.append({**rect, "annopoints": np.zeros((0, 0))})
+        annolist.append(
+            {"image": struct_array([{"name": p.image}]), "annorect": struct_array(rects)}
+        )
+        train.append(1)
+    annolist.append(
+        {
+            "image": struct_array([{"name": "test-image.jpg"}]),
+            "annorect": struct_array([{"scale": 1.0, "objpos": np.zeros((0, 0))}]),
+        }
+    )
+    train.append(0)
+    release = struct_array(
+        [{"annolist": struct_array(annolist), "img_train": np.array([train], dtype=float)}]
+    )
+    scipy.io.savemat(str(path), {"RELEASE": release})
+
+
+MPII_TO_LSP = [MPII_JOINTS.index("upper_neck" if n == "neck" else n) for n in LSP_JOINTS]
+"""LSP joint i is MPII joint MPII_TO_LSP[i] (LSP's neck is MPII's upper neck)."""
+
+
+def write_lsp_mat(path: Path, joints: np.ndarray, extended: bool = False) -> None:
+    """``joints`` (N, 14, 2) 0-based -> LSP's (3, 14, N) or LSP-extended's (14, 3, N)."""
+    n = len(joints)
+    ones = np.ones((n, 14, 1))
+    full = np.concatenate([joints + 1, ones], axis=2)  # (N, 14, 3), 1-based
+    array = full.transpose(1, 2, 0) if extended else full.transpose(2, 1, 0)
+    scipy.io.savemat(str(path), {"joints": array})
