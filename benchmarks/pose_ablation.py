@@ -1,7 +1,7 @@
 """Hg-SAGAN's ablation on the synthetic figures: plain stacked hourglass, + self-attention,
 + adversarial discriminator, + both, with the same budget and seeds; PCKh@0.5 per joint and
-total on held-out figures (flip test on). Finished runs are recorded in ``OUT/results.jsonl``
-and skipped when the script runs again.
+total on held-out figures (flip test on), and the total along the way. Finished runs are
+recorded in ``OUT/results.jsonl`` and skipped when the script runs again.
 
     python benchmarks/pose_ablation.py --out runs/pose-ablation
 """
@@ -39,7 +39,8 @@ VARIANTS = {
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--steps", type=int, default=2400)
+    p.add_argument("--eval-every", type=int, default=600, help="PCKh along the way")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--n", type=int, default=300, help="held-out figures")
     args = p.parse_args()
@@ -55,7 +56,8 @@ def main() -> None:
             cfg = PoseRunConfig(
                 model=PoseModelConfig(attention=attention),
                 train=PoseTrainConfig(adversarial=adversarial, steps=args.steps, seed=seed,
-                                      save_every=args.steps),
+                                      save_every=args.steps, eval_every=args.eval_every,
+                                      eval_n=args.n),
             )  # fmt: skip
             t0 = time.perf_counter()
             run = train_pose(cfg, out=args.out / f"{name.replace(' ', '_')}-s{seed}")
@@ -64,7 +66,11 @@ def main() -> None:
             # the same held-out figures for every run: the validation seed of seed 0
             val = validation_set(PoseRunConfig(), args.n)
             scores = evaluate_pose(G, val, n=args.n)
-            rec = {"variant": name, "seed": seed, "train_s": train_s, "pckh": scores}
+            stats = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+            key = "metric/pckh_total"
+            curve = {str(r["step"]): r[key] for r in stats if key in r}
+            rec = {"variant": name, "seed": seed, "steps": args.steps, "train_s": train_s,
+                   "pckh": scores, "curve": curve}  # fmt: skip
             with open(results, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
             done.append(rec)
@@ -74,21 +80,40 @@ def main() -> None:
         f"{args.n} held-out figures; {platform.machine()}, {torch.get_num_threads()} threads; "
         f"this invocation {time.perf_counter() - start:.0f} s\n"
     )
-    shown = ["total", "head_top", "upper_neck", "r_shoulder", "r_elbow", "r_wrist", "r_hip",
-             "r_knee", "r_ankle"]  # fmt: skip
-    print("| variant | seeds | " + " | ".join(shown) + " | train s |")
-    print("|---|---|" + "---|" * (len(shown) + 1))
+    # the papers' table: each column the mean of the left and right joint
+    groups = {"head": ("head_top", "upper_neck"), "shoulder": ("r_shoulder", "l_shoulder"),
+              "elbow": ("r_elbow", "l_elbow"), "wrist": ("r_wrist", "l_wrist"),
+              "hip": ("r_hip", "l_hip"), "knee": ("r_knee", "l_knee"),
+              "ankle": ("r_ankle", "l_ankle"), "total": ("total",)}  # fmt: skip
+    print("| variant | seeds | " + " | ".join(groups) + " | train s |")
+    print("|---|---|" + "---|" * (len(groups) + 1))
     for name in VARIANTS:
-        rows = [r for r in done if r["variant"] == name]
+        rows = [r for r in done if r["variant"] == name and r.get("steps") == args.steps]
         if not rows:
             continue
         cells = []
-        for j in shown:
-            vals = [r["pckh"][j] for r in rows if not math.isnan(r["pckh"][j])]
-            sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-            cells.append(f"{statistics.fmean(vals):.1f} ± {sd:.1f}")
+        for joints in groups.values():
+            vals = [statistics.fmean(r["pckh"][j] for j in joints) for r in rows]
+            cells.append(_mean_sd([v for v in vals if not math.isnan(v)]))
         t = statistics.fmean(r["train_s"] for r in rows)
         print(f"| {name} | {len(rows)} | " + " | ".join(cells) + f" | {t:.0f} |")
+    steps = sorted({int(k) for r in done for k in r.get("curve", {})})
+    print("\nPCKh total along the way:\n")
+    print("| variant | " + " | ".join(f"step {k}" for k in steps) + " |")
+    print("|---|" + "---|" * len(steps))
+    for name in VARIANTS:
+        rows = [r for r in done if r["variant"] == name and r.get("steps") == args.steps]
+        if rows:
+            cells = [_mean_sd([r["curve"][str(k)] for r in rows if str(k) in r["curve"]])
+                     for k in steps]  # fmt: skip
+            print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def _mean_sd(values: list[float]) -> str:
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.1f} ± {sd:.1f}"
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,15 @@ def _train(args: argparse.Namespace) -> int:
             train["heatmap"] = train["resolution"] // 4
         if args.no_adversarial:
             train["adversarial"] = False
+        if args.eval_every is not None:
+            train["eval_every"] = args.eval_every
+        data = {
+            name: str(getattr(args, name))
+            for name in ("annotations", "images", "val_annotations")
+            if getattr(args, name) is not None
+        }
         try:
-            cfg = PoseRunConfig.from_dict({"model": model, "train": train})
+            cfg = PoseRunConfig.from_dict({"model": model, "train": train, "data": data})
         except ValueError as exc:
             raise SaganError(str(exc)) from None
         run = train_pose(cfg, out=args.out)
@@ -40,10 +48,29 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     import json
 
+    from sagan.errors import SaganError
+    from sagan.pose.datasets import AnnotatedPoseDataset
     from sagan.pose.train import evaluate_pose, load_pose_model, validation_set
 
     G, cfg = load_pose_model(args.source)
-    values = evaluate_pose(G, validation_set(cfg, args.n), n=args.n, flip=not args.no_flip)
+    t = cfg.train
+    if (args.annotations is None) != (args.images is None):
+        raise SaganError("--annotations and --images go together")
+    if args.annotations is not None:
+        data = AnnotatedPoseDataset.from_file(
+            args.annotations, args.images, t.resolution, t.heatmap, lsp_split="test"
+        )
+    else:
+        data = validation_set(cfg, args.n or 200)
+    if data.joints != cfg.model.joints:
+        raise SaganError(
+            f"the model predicts {cfg.model.joints} joints but the annotations have "
+            f"{data.joints}; evaluate MPII-order models on MPII, LSP models on LSP"
+        )
+    n = args.n or len(data)
+    values = evaluate_pose(G, data, n=n, flip=not args.no_flip)
+    metric = "PCK@0.2" if data.joints == 14 else "PCKh@0.5"
+    print(f"{metric} on {min(n, len(data))} people", file=sys.stderr)
     if args.json:
         print(json.dumps(values))
     else:
@@ -90,10 +117,11 @@ def register(commands: Any) -> None:
         "pose",
         help="pose estimation with self-attention hourglasses (Hg-SAGAN): train, eval, predict",
         description="Stacked hourglasses with self-attention and an adversarial hourglass "
-        "discriminator (Wang et al. 2019), trained on built-in synthetic figures.",
+        "discriminator (Wang et al. 2019), trained on built-in synthetic figures or on MPII / "
+        "LSP annotations.",
     )
     sub = p.add_subparsers(dest="pose_command", metavar="COMMAND", required=True)
-    t = sub.add_parser("train", help="train on the synthetic figures")
+    t = sub.add_parser("train", help="train on the synthetic figures or on MPII / LSP")
     t.add_argument("--attention", help="sagan (default), sigmoid (the paper's variant) or none")
     t.add_argument("--no-adversarial", action="store_true", help="supervision only (no D)")
     t.add_argument("--stacks", type=int, help="hourglasses (2; the paper uses 4)")
@@ -103,12 +131,33 @@ def register(commands: Any) -> None:
     t.add_argument("--steps", type=int, help="iterations (600)")
     t.add_argument("--batch-size", type=int, help="16")
     t.add_argument("--seed", type=int, help="0")
+    t.add_argument(
+        "--annotations",
+        type=Path,
+        help="real data: MPII .json (mmpose layout) or the official .mat, or LSP joints.mat "
+        "(default: the synthetic figures)",
+    )
+    t.add_argument("--images", type=Path, help="the folder of the annotated images")
+    t.add_argument(
+        "--val-annotations",
+        type=Path,
+        help="held-out people (default: LSP's test half, or every 20th image)",
+    )
+    t.add_argument("--eval-every", type=int, help="PCKh of held-out people every N steps (0)")
     t.add_argument("--out", type=Path, help="run folder (default: numbered under runs/pose)")
     t.add_argument("--resume", type=Path, help="run folder or checkpoint to continue")
     t.set_defaults(handler=_train)
-    e = sub.add_parser("eval", help="PCKh@0.5 on held-out synthetic figures")
+    e = sub.add_parser(
+        "eval", help="PCKh@0.5 (MPII order) or PCK@0.2 (LSP) on the run's held-out people"
+    )
     e.add_argument("source", metavar="SOURCE", help="pose run folder or checkpoint")
-    e.add_argument("--n", type=int, default=200, help="figures (200)")
+    e.add_argument(
+        "--annotations",
+        type=Path,
+        help="evaluate on every person of this file instead (LSP joints.mat: its test half)",
+    )
+    e.add_argument("--images", type=Path, help="the folder of those annotations' images")
+    e.add_argument("--n", type=int, help="people (synthetic: 200; real: all)")
     e.add_argument("--no-flip", action="store_true", help="skip the flip test")
     e.add_argument("--json", action="store_true", help="one JSON object: joint -> PCKh")
     e.set_defaults(handler=_eval)

@@ -1,4 +1,5 @@
-"""Training Hg-SAGAN (and its ablations) on the synthetic figures; evaluation with PCKh.
+"""Training Hg-SAGAN (and its ablations) on the synthetic figures or on real MPII / LSP
+annotations; evaluation with PCKh@0.5 (MPII order, 16 joints) or PCK@0.2 (LSP, 14 joints).
 
 One iteration on a batch: with ``adversarial``, a D update (Chou et al.'s BEGAN-style loss and
 k_t), then a G update with intermediate supervision of every stack plus lambda_G times the
@@ -21,11 +22,12 @@ import torch.nn.functional as F
 from sagan import __version__
 from sagan.config import check_choice, check_positive, from_dict, to_dict, write_yaml
 from sagan.errors import SaganError
-from sagan.pose.datasets import SyntheticPoseDataset
+from sagan.pose.data import PersonAnnotation, annotation_format, read_annotations
+from sagan.pose.datasets import AnnotatedPoseDataset, SyntheticPoseDataset
 from sagan.pose.heatmaps import decode_heatmaps, flip_heatmaps
-from sagan.pose.joints import MPII_SWAP
+from sagan.pose.joints import LSP_SWAP, MPII_SWAP
 from sagan.pose.losses import d_loss, g_loss, update_k
-from sagan.pose.metrics import pckh
+from sagan.pose.metrics import pck, pckh
 from sagan.pose.networks import ATTENTION_KINDS, HourglassDiscriminator, StackedHourglass
 from sagan.training import (
     StatsWriter,
@@ -40,6 +42,8 @@ from sagan.training.checkpoint import checkpoint_name
 
 __all__ = [
     "KIND",
+    "PoseDataConfig",
+    "PoseDataset",
     "PoseRunConfig",
     "evaluate_pose",
     "load_pose_model",
@@ -50,9 +54,41 @@ __all__ = [
 
 KIND = "pose"
 
+PoseDataset = SyntheticPoseDataset | AnnotatedPoseDataset
+People = list[PersonAnnotation]
+
+HOLDOUT_EVERY = 20
+"""Without validation annotations, every 20th image (sorted by name) is held out."""
+
+
+@dataclass(frozen=True)
+class PoseDataConfig:
+    annotations: str = ""
+    """MPII ``.json`` / ``.mat`` or LSP ``joints.mat``; empty: the built-in synthetic figures."""
+    images: str = ""
+    """The folder holding the annotated images."""
+    val_annotations: str = ""
+    """Held-out people to evaluate on. Empty: LSP's test half for LSP's joints.mat, else
+    every 20th image of ``annotations``."""
+
+    def __post_init__(self) -> None:
+        if bool(self.annotations) != bool(self.images):
+            raise SaganError(
+                "data.annotations and data.images go together: pass both --annotations and "
+                "--images, or neither for the synthetic figures"
+            )
+        if self.val_annotations and not self.annotations:
+            raise SaganError("data.val_annotations needs data.annotations (real data)")
+
+    @property
+    def synthetic(self) -> bool:
+        return not self.annotations
+
 
 @dataclass(frozen=True)
 class PoseModelConfig:
+    joints: int = 16
+    """16 (MPII order, and the synthetic figures) or 14 (LSP); set from the data."""
     stacks: int = 2
     features: int = 64
     depth: int = 3
@@ -65,6 +101,8 @@ class PoseModelConfig:
         for name in ("stacks", "features", "depth", "d_features", "d_depth"):
             check_positive(f"model.{name}", getattr(self, name))
         check_choice("model.attention", self.attention, ATTENTION_KINDS)
+        if self.joints not in (14, 16):
+            raise SaganError(f"model.joints must be 16 (MPII) or 14 (LSP), got {self.joints}")
 
 
 @dataclass(frozen=True)
@@ -84,8 +122,14 @@ class PoseTrainConfig:
     save_every: int = 200
     log_every: int = 20
     keep_checkpoints: int = 2
+    eval_every: int = 0
+    """PCKh@0.5 on ``eval_n`` held-out items every this many steps (0: never)."""
+    eval_n: int = 200
 
     def __post_init__(self) -> None:
+        if self.eval_every < 0:
+            raise SaganError(f"train.eval_every must be >= 0, got {self.eval_every}")
+        check_positive("train.eval_n", self.eval_n)
         for name in ("batch_size", "steps", "lr_g", "lr_d", "resolution", "heatmap"):
             check_positive(f"train.{name}", getattr(self, name))
         for name in ("train_size", "save_every", "log_every", "keep_checkpoints"):
@@ -101,6 +145,7 @@ class PoseTrainConfig:
 class PoseRunConfig:
     model: PoseModelConfig = field(default_factory=PoseModelConfig)
     train: PoseTrainConfig = field(default_factory=PoseTrainConfig)
+    data: PoseDataConfig = field(default_factory=PoseDataConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PoseRunConfig:
@@ -135,8 +180,12 @@ def build_state(cfg: PoseRunConfig) -> PoseState:
     """Fresh networks (seeded), RMSprop for G and Adam for D as in the paper."""
     m, t = cfg.model, cfg.train
     torch.manual_seed(t.seed)
-    G = StackedHourglass(16, m.stacks, m.features, m.depth, m.attention)
-    D = HourglassDiscriminator(16, m.d_features, m.d_depth, m.attention) if t.adversarial else None
+    G = StackedHourglass(m.joints, m.stacks, m.features, m.depth, m.attention)
+    D = (
+        HourglassDiscriminator(m.joints, m.d_features, m.d_depth, m.attention)
+        if t.adversarial
+        else None
+    )
     return PoseState(
         cfg=cfg,
         G=G,
@@ -147,17 +196,24 @@ def build_state(cfg: PoseRunConfig) -> PoseState:
     )
 
 
-def _batch(dataset: SyntheticPoseDataset, idx: torch.Tensor) -> list[torch.Tensor]:
-    items = [dataset[int(i)] for i in idx]
+def _batch(
+    dataset: PoseDataset, idx: torch.Tensor, keys: torch.Tensor | None = None
+) -> list[torch.Tensor]:
+    """Items ``idx`` stacked; with ``keys``, each augmented by its key."""
+    items = [
+        dataset.sample(int(i), None if keys is None else int(k))
+        for i, k in zip(idx, idx if keys is None else keys, strict=True)
+    ]
     return [torch.stack(parts) for parts in zip(*items, strict=True)]
 
 
-def train_step(state: PoseState, dataset: SyntheticPoseDataset) -> dict[str, float]:
-    """One (D and) G update on a random batch; returns the losses."""
+def train_step(state: PoseState, dataset: PoseDataset) -> dict[str, float]:
+    """One (D and) G update on a random, augmented batch; returns the losses."""
     t = state.cfg.train
     idx = torch.randint(0, len(dataset), (t.batch_size,), generator=state.noise)
-    x, target, _, _, _ = _batch(dataset, idx)  # (B, 3, R, R), (B, 16, H, H)
-    stacks = state.G(x)  # [(B, 16, H, H)] * stacks
+    keys = torch.randint(0, 2**62, (t.batch_size,), generator=state.noise)
+    x, target, _, _, _ = _batch(dataset, idx, keys)  # (B, 3, R, R), (B, K, H, H)
+    stacks = state.G(x)  # [(B, K, H, H)] * stacks
     fake = stacks[-1]
     out: dict[str, float] = {}
     if state.D is not None and state.opt_d is not None:
@@ -184,24 +240,26 @@ def train_step(state: PoseState, dataset: SyntheticPoseDataset) -> dict[str, flo
 
 @torch.no_grad()
 def predict_joints(G: StackedHourglass, x: torch.Tensor, flip: bool = True) -> torch.Tensor:
-    """Images ``(B, 3, R, R)`` -> joints ``(B, 16, 2)`` in heat-map pixels: the last stack's
-    maps, averaged with those of the mirrored image (flip test), decoded with the
-    quarter-pixel shift."""
+    """Images ``(B, 3, R, R)`` -> joints ``(B, K, 2)`` in heat-map pixels: the last stack's
+    maps, averaged with those of the mirrored image (flip test, left and right swapped:
+    MPII's swap for K = 16, LSP's for K = 14), decoded with the quarter-pixel shift."""
     was = G.training
     G.eval()
     try:
-        maps = G(x)[-1]  # (B, 16, H, H)
+        maps = G(x)[-1]  # (B, K, H, H)
         if flip:
-            maps = (maps + flip_heatmaps(G(x.flip(dims=[3]))[-1], MPII_SWAP)) / 2
+            swap = MPII_SWAP if maps.shape[1] == 16 else LSP_SWAP
+            maps = (maps + flip_heatmaps(G(x.flip(dims=[3]))[-1], swap)) / 2
     finally:
         G.train(was)
     return decode_heatmaps(maps)[0]
 
 
 def evaluate_pose(
-    G: StackedHourglass, dataset: SyntheticPoseDataset, n: int = 200, flip: bool = True
+    G: StackedHourglass, dataset: PoseDataset, n: int = 200, flip: bool = True
 ) -> dict[str, float]:
-    """PCKh@0.5 (per joint and total, percent) on the first ``n`` items of ``dataset``."""
+    """Per joint and total, in percent, on the first ``n`` items of ``dataset``: PCKh@0.5
+    for 16 joints (MPII order), PCK@0.2 with the torso size for LSP's 14."""
     preds, gts, vis, heads = [], [], [], []
     for start in range(0, min(n, len(dataset)), 32):
         x, _, joints, visible, head = _batch(
@@ -211,12 +269,10 @@ def evaluate_pose(
         gts.append(joints)
         vis.append(visible)
         heads.append(head)
-    return pckh(
-        torch.cat(preds).numpy(),
-        torch.cat(gts).numpy(),
-        torch.cat(vis).numpy(),
-        torch.cat(heads).numpy(),
-    )
+    args = [torch.cat(t).numpy() for t in (preds, gts, vis, heads)]
+    if dataset.joints == 14:
+        return pck(*args[:3], threshold=0.2, reference=args[3])
+    return pckh(*args)
 
 
 def _checkpoint(state: PoseState) -> dict[str, Any]:
@@ -257,7 +313,8 @@ def train_pose(
     resume: str | Path | None = None,
     steps: int | None = None,
 ) -> Path:
-    """Train (or continue) a pose model on the synthetic figures; returns the run folder."""
+    """Train (or continue) a pose model; returns the run folder. A fresh run's config is
+    resolved (the joint count follows the annotations) and written before step 0."""
     if resume is not None:
         path, ckpt = load_source(resume, kind=KIND)
         state = load_pose_state(ckpt)
@@ -266,20 +323,28 @@ def train_pose(
             state.cfg = dataclasses.replace(state.cfg, train=t)
         run_dir = path.parent  # load_source resolves a run folder to its checkpoint
     else:
-        cfg = cfg or PoseRunConfig()
+        cfg = resolve_config(cfg or PoseRunConfig())
         name = f"hg-{cfg.model.attention}-{'adv' if cfg.train.adversarial else 'sup'}"
+        if not cfg.data.synthetic:
+            name += f"-{annotation_format(cfg.data.annotations)}"
         run_dir = Path(out) if out else make_run_dir(Path(runs_root), name)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_yaml(run_dir / "config.yaml", cfg.to_dict())
         state = build_state(cfg)
     t = state.cfg.train
-    dataset = SyntheticPoseDataset(t.train_size, t.resolution, t.heatmap, seed=t.seed)
+    dataset, val = datasets(state.cfg)
     stats = StatsWriter(run_dir)
     try:
         while state.step < t.steps:
             losses = train_step(state, dataset)
             if state.step % t.log_every == 0 or state.step == t.steps:
                 stats.scalars(state.step, losses)
+            if t.eval_every and (state.step % t.eval_every == 0 or state.step == t.steps):
+                with torch.random.fork_rng(devices=[]):  # evaluation leaves training's RNG
+                    scores = evaluate_pose(state.G, val, n=t.eval_n)
+                metric = "pck" if val.joints == 14 else "pckh"
+                stats.scalars(state.step, {f"metric/{metric}_{k}": v for k, v in scores.items()})
+                print(f"pose: step {state.step}: {metric} {scores['total']:.1f}", file=sys.stderr)
             if state.step % t.save_every == 0 or state.step == t.steps:
                 save_checkpoint(_checkpoint(state), run_dir / checkpoint_name(state.step))
                 prune_checkpoints(run_dir, t.keep_checkpoints)
@@ -293,14 +358,56 @@ def load_pose_model(source: str | Path) -> tuple[StackedHourglass, PoseRunConfig
     """The generator of a pose checkpoint or run folder, in eval mode."""
     _, ckpt = load_source(source, kind=KIND)
     cfg = PoseRunConfig.from_dict(ckpt["config"])
-    G = StackedHourglass(
-        16, cfg.model.stacks, cfg.model.features, cfg.model.depth, cfg.model.attention
-    )
+    m = cfg.model
+    G = StackedHourglass(m.joints, m.stacks, m.features, m.depth, m.attention)
     G.load_state_dict(ckpt["G"])
     return G.eval(), cfg
 
 
-def validation_set(cfg: PoseRunConfig, n: int) -> SyntheticPoseDataset:
-    """Held-out synthetic figures (another seed stream than training)."""
+def resolve_config(cfg: PoseRunConfig) -> PoseRunConfig:
+    """``cfg`` with the model's joint count set by the annotations (14 for LSP)."""
+    if cfg.data.synthetic:
+        return cfg
+    joints = 14 if annotation_format(cfg.data.annotations) == "lsp" else 16
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, joints=joints))
+
+
+def holdout(people: People) -> tuple[People, People]:
+    """Split people by image: every 20th image, in name order, goes to validation."""
+    names = sorted({p.image for p in people})
+    held = set(names[::HOLDOUT_EVERY])
+    return [p for p in people if p.image not in held], [p for p in people if p.image in held]
+
+
+def real_people(data: PoseDataConfig) -> tuple[People, People]:
+    """(training, validation) people of real annotations (see :class:`PoseDataConfig`)."""
+    train = read_annotations(data.annotations, lsp_split="train")
+    if data.val_annotations:
+        return train, read_annotations(data.val_annotations, lsp_split="test")
+    if annotation_format(data.annotations) == "lsp":
+        test = read_annotations(data.annotations, lsp_split="test")
+        if test:  # LSP's standard halves; LSP-extended has no test half
+            return train, test
+    return holdout(train)
+
+
+def datasets(cfg: PoseRunConfig) -> tuple[PoseDataset, PoseDataset]:
+    """The (training, validation) data sets of a run."""
+    t, d = cfg.train, cfg.data
+    if d.synthetic:
+        train = SyntheticPoseDataset(t.train_size, t.resolution, t.heatmap, seed=t.seed)
+        return train, validation_set(cfg, t.eval_n)
+    people, val = real_people(d)
+    return (
+        AnnotatedPoseDataset(people, d.images, t.resolution, t.heatmap, seed=t.seed),
+        AnnotatedPoseDataset(val, d.images, t.resolution, t.heatmap),
+    )
+
+
+def validation_set(cfg: PoseRunConfig, n: int) -> PoseDataset:
+    """The run's held-out people: ``n`` synthetic figures from another seed stream than
+    training, or the validation people of real annotations (all of them)."""
     t = cfg.train
-    return SyntheticPoseDataset(n, t.resolution, t.heatmap, seed=10_000 + t.seed)
+    if cfg.data.synthetic:
+        return SyntheticPoseDataset(n, t.resolution, t.heatmap, seed=10_000 + t.seed)
+    return datasets(cfg)[1]
