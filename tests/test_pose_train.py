@@ -8,12 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from conftest import shared_data
+from pose_files import MPII_TO_LSP, write_lsp_mat, write_mpii_mat
 from sagan.cli import main
+from sagan.pose.data import read_mpii_json
 from sagan.pose.heatmaps import gaussian_heatmaps
 from sagan.pose.predict import predict_image
+from sagan.pose.synthetic import render_person
 from sagan.pose.train import PoseModelConfig, PoseRunConfig, PoseTrainConfig, train_pose
 from sagan.training import find_checkpoints, load_checkpoint
 
@@ -90,3 +94,72 @@ def test_cli_eval_and_predict_on_a_real_image(
               "--out", str(out)])  # fmt: skip
     assert e.value.code == 2
     assert "width and height must be > 0" in capsys.readouterr().err
+
+
+def _tiny_args(run: Path) -> list[str]:
+    return ["--stacks", "1", "--features", "16", "--depth", "2", "--resolution", "32",
+            "--batch-size", "2", "--steps", "2", "--out", str(run)]  # fmt: skip
+
+
+def test_cli_trains_and_evaluates_on_mpii_annotations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = shared_data("mpii-sample")
+    people = read_mpii_json(folder / "test_mpii.json")
+    boxes = np.array([[p.joints[9] - 12, p.joints[9] + 12] for p in people])
+    mat = tmp_path / "mpii.mat"
+    write_mpii_mat(mat, people, boxes)
+    run = tmp_path / "mpii-run"
+    args = ["pose", "train", "--annotations", str(mat), "--images", str(folder),
+            "--eval-every", "1", *_tiny_args(run)]  # fmt: skip
+    assert main(args) == 0
+    cfg = yaml.safe_load((run / "config.yaml").read_text())  # resolved, written before step 0
+    assert cfg["data"]["annotations"] == str(mat) and cfg["model"]["joints"] == 16
+    records = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    assert any("metric/pckh_total" in r for r in records)
+    capsys.readouterr()
+    # the run's held-out people (every 20th image), then every person of the JSON file
+    assert main(["pose", "eval", str(run), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "PCKh@0.5 on 1 people" in captured.err and "total" in json.loads(captured.out)
+    json_file = folder / "test_mpii.json"
+    assert main(["pose", "eval", str(run), "--annotations", str(json_file),
+                 "--images", str(folder), "--json"]) == 0  # fmt: skip
+    assert "PCKh@0.5 on 5 people" in capsys.readouterr().err
+    # a wrong image folder: one line naming the fix, and the run is left as it was
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["pose", "eval", str(run), "--annotations", str(json_file),
+                 "--images", str(tmp_path)]) == 2  # fmt: skip
+    assert "point --images at" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_cli_trains_an_lsp_model_with_14_joints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    joints = []
+    for i in range(4):
+        p = render_person(64, np.random.default_rng(i))
+        Image.fromarray(p.image).save(images / f"im{i + 1:04d}.jpg")
+        joints.append(p.joints[MPII_TO_LSP])
+    write_lsp_mat(tmp_path / "joints.mat", np.array(joints))
+    run = tmp_path / "lsp-run"
+    assert main(["pose", "train", "--annotations", str(tmp_path / "joints.mat"),
+                 "--images", str(images), "--no-adversarial", *_tiny_args(run)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["pose", "eval", str(run), "--json"]) == 0  # LSP's test half: images 3 and 4
+    captured = capsys.readouterr()
+    values = json.loads(captured.out)
+    assert "PCK@0.2 on 2 people" in captured.err
+    assert len(values) == 15 and "neck" in values and "pelvis" not in values
+    out = tmp_path / "lsp.png"
+    assert main(["pose", "predict", str(images / "im0001.jpg"), "--model", str(run),
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert Image.open(out).size == (64, 64)
+    # an MPII-order model cannot be scored on LSP's 14 joints
+    mpii_run = train_pose(tiny(1, adversarial=False), out=tmp_path / "m")
+    assert main(["pose", "eval", str(mpii_run), "--annotations", str(tmp_path / "joints.mat"),
+                 "--images", str(images)]) == 2  # fmt: skip
+    assert "predicts 16 joints but the annotations have 14" in capsys.readouterr().err
