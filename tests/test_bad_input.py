@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,3 +88,25 @@ def test_any_flag_value_gives_a_run_or_a_one_line_error(
         assert code == 2
         assert err.count("\n") == 1 and "Traceback" not in err, err
         assert "error: " in err
+
+
+def test_writing_turns_write_failures_into_one_line_errors(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from sagan.errors import writing
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with (
+        pytest.raises(SaganError, match=r"cannot write .*x\.png: Not a directory"),
+        writing(blocker / "x.png"),
+    ):
+        Image.new("RGB", (2, 2)).save(blocker / "x.png")
+    with (
+        pytest.raises(SaganError, match=r"unknown file extension.*name the image \.png"),
+        writing(tmp_path / "x.abc"),
+    ):
+        Image.new("RGB", (2, 2)).save(tmp_path / "x.abc")
+    with pytest.raises(ValueError, match="a bug, not a write"), writing(tmp_path / "y.png"):
+        raise ValueError("a bug, not a write")
+    assert not (tmp_path / "x.abc").exists()

@@ -110,6 +110,7 @@ def test_unwritable_outputs_are_one_line_errors(
         ["sample", str(run_dir), "--n", "2", "--out", str(blocker / "grid.png")],
         ["sample", str(run_dir), "--n", "2", "--out", str(blocker / "folder")],
         ["attention", str(run_dir), "--n", "1", "--out", str(blocker / "a.png")],
+        ["attention", str(run_dir), "--n", "1", "--out", str(tmp_path / "a.notanimage")],
         ["export", str(run_dir), "--out", str(blocker / "exp")],
     ):
         assert main(argv) == 2

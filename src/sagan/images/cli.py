@@ -6,10 +6,10 @@ Parsers import nothing heavy; each handler imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from sagan.errors import writing
 
 __all__ = ["TRAIN_FLAGS", "register"]
 
@@ -205,17 +205,6 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def _writing(path: Path) -> Iterator[None]:
-    """Turn an OSError while writing ``path`` into a one-line SaganError."""
-    from sagan.errors import SaganError
-
-    try:
-        yield
-    except OSError as exc:
-        raise SaganError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def _parse_labels(text: str) -> list[int]:
     try:
         return [int(v) for v in text.replace(",", " ").split()]
@@ -259,7 +248,7 @@ def _sample(args: argparse.Namespace) -> int:
         args.n, labels=args.labels, generator=torch.Generator().manual_seed(args.seed)
     )
     images = images * 2 - 1  # grid helpers take [-1, 1]
-    with _writing(args.out):
+    with writing(args.out):
         if args.out.suffix.lower() == ".png":
             save_grid(images, args.out, nrow=args.nrow)
         else:
@@ -324,7 +313,7 @@ def _attention(args: argparse.Namespace) -> int:
         labels=args.labels,
         scale=args.scale,
     )
-    with _writing(args.out):
+    with writing(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(figure).save(args.out)
     print(f"wrote {args.out}")

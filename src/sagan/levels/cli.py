@@ -9,6 +9,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sagan.errors import writing
+
 __all__ = ["register"]
 
 
@@ -41,11 +43,9 @@ def _render(args: argparse.Namespace) -> int:
     if args.tile_size < 2:
         raise SaganError(f"--tile-size must be >= 2, got {args.tile_size}")
     image = render_levels(levels, tile_size=args.tile_size, ncol=args.ncol)
-    try:
+    with writing(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(args.out)
-    except (OSError, ValueError) as exc:
-        raise SaganError(f"cannot write {args.out}: {exc}") from None
     if args.text:
         print("\n".join(level_to_text(lv) for lv in levels), end="")
     print(f"wrote {args.out}")
@@ -77,7 +77,7 @@ def _train(args: argparse.Namespace) -> int:
         flags["model"] |= {"attention": attention, "conditional": conditional}
     if args.levels is not None:
         flags["levels"] = str(args.levels)
-    for name in ("steps", "batch_size", "seed", "lr_g", "lr_d", "ch", "z_dim"):
+    for name in ("steps", "batch_size", "seed", "lr_g", "lr_d", "ch", "z_dim", "count_weight"):
         value = getattr(args, name)
         if value is not None:
             flags["model" if name in ("ch", "z_dim") else "train"][name] = value
@@ -97,7 +97,6 @@ def _train(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from sagan.errors import SaganError
     from sagan.levels.conditions import parse_request
     from sagan.levels.evaluate import load_level_gan
     from sagan.levels.format import write_level
@@ -105,7 +104,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     gan = load_level_gan(args.source)
     levels, _ = gan.generate(args.n, parse_request(args.condition), seed=args.seed)
-    try:
+    with writing(args.out):
         if args.out.suffix.lower() == ".png":
             args.out.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(render_levels(list(levels), tile_size=16, ncol=args.ncol)).save(
@@ -115,8 +114,6 @@ def _generate(args: argparse.Namespace) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             for i, level in enumerate(levels):
                 write_level(args.out / f"level-{i:05d}.txt", level)
-    except (OSError, ValueError) as exc:
-        raise SaganError(f"cannot write {args.out}: {exc}") from None
     print(f"wrote {args.n} levels to {args.out}")
     return 0
 
@@ -167,6 +164,12 @@ def register(commands: Any) -> None:
     t.add_argument("--lr-d", type=float, help="D learning rate (4e-4)")
     t.add_argument("--ch", type=int, help="network width (32)")
     t.add_argument("--z-dim", type=int, help="latent size (32)")
+    t.add_argument(
+        "--count-weight",
+        type=float,
+        help="auxiliary loss pulling G's tile counts to its condition (0, as the paper; "
+        "our addition, cesagan only)",
+    )
     t.add_argument("--bootstrap-every", type=int, metavar="K", help="steps between rounds (100)")
     t.add_argument("--bootstrap-samples", type=int, metavar="M", help="levels per round (64)")
     t.add_argument("--min-distance", type=int, help="Hamming distance to join the set (5)")

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sagan.errors import writing
+
 __all__ = ["register"]
 
 
@@ -102,11 +104,9 @@ def _predict(args: argparse.Namespace) -> int:
     except (OSError, UnidentifiedImageError) as exc:
         raise SaganError(f"{args.image}: not a readable image ({exc})") from None
     joints = predict_image(G, image, cfg.train.resolution, cfg.train.heatmap, args.box)
-    try:
+    with writing(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         draw_skeleton(image, joints).save(args.out)
-    except (OSError, ValueError) as exc:
-        raise SaganError(f"cannot write {args.out}: {exc}") from None
     print(f"wrote {args.out}")
     return 0
 
@@ -128,7 +128,7 @@ def register(commands: Any) -> None:
     t.add_argument("--features", type=int, help="channels (64; the paper uses 256)")
     t.add_argument("--depth", type=int, help="down-samplings per hourglass (3)")
     t.add_argument("--resolution", type=int, help="input pixels (64; heat-maps are 1/4)")
-    t.add_argument("--steps", type=int, help="iterations (600)")
+    t.add_argument("--steps", type=int, help="iterations (2400)")
     t.add_argument("--batch-size", type=int, help="16")
     t.add_argument("--seed", type=int, help="0")
     t.add_argument(
