@@ -1,11 +1,12 @@
 """CESAGAN against its baselines, with and without bootstrapping (Torrado et al., CoG 2020).
 
 Trains, with the same step budget, widths and seeds: a DCGAN-style level GAN (no attention, no
-conditioning), SAGAN (attention, no conditioning) and CESAGAN (attention and the condition
-embedding), each with and without bootstrapping, on the built-in levels or ``--levels DIR``
-(e.g. the five GVGAI originals). Each final EMA generator makes 15,000 levels (the paper's
-count), scored by :func:`sagan.levels.evaluate.evaluate_levels`. Prints a Markdown table of
-mean ± std over seeds.
+conditioning), SAGAN (attention, no conditioning), CESAGAN (attention and the condition
+embedding) and CESAGAN with our auxiliary count loss (``cesagan+count``, weight
+``--count-weight``), each with and without bootstrapping, on the built-in levels or
+``--levels DIR`` (e.g. the five GVGAI originals). Each final EMA generator makes 15,000 levels
+(the paper's count), scored by :func:`sagan.levels.evaluate.evaluate_levels`. Prints a
+Markdown table of mean ± std over seeds, and the training set's size over time.
 
 Finished runs are recorded in ``OUT/results.jsonl`` and skipped when the script runs again.
 
@@ -25,9 +26,17 @@ from pathlib import Path
 
 import torch
 
-from sagan.levels.config import VARIANTS, BootstrapConfig, LevelRunConfig, ModelConfig, TrainConfig
+from sagan.levels.config import BootstrapConfig, LevelRunConfig, ModelConfig, TrainConfig
 from sagan.levels.evaluate import evaluate_levels, load_level_gan
 from sagan.levels.train import train_levels
+
+ARMS = {
+    "dcgan": (False, False, False),
+    "sagan": (True, False, False),
+    "cesagan": (True, True, False),
+    "cesagan+count": (True, True, True),
+}
+"""Model -> (self-attention, conditioning, auxiliary count loss)."""
 
 COLUMNS = (
     ("playable", "playable %"),
@@ -35,16 +44,18 @@ COLUMNS = (
     ("novel_unique_playable", "distinct novel playable (of n)"),
     ("novelty", "novelty (tiles)"),
     ("enemies_as_asked", "enemies as asked %"),
+    ("counts_as_asked", "all counts as asked %"),
     ("train_size", "final training set"),
     ("train_s", "train s"),
 )
 
 
 def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> dict[str, object]:
-    attention, conditional = VARIANTS[variant]
+    attention, conditional, count = ARMS[variant]
     cfg = LevelRunConfig(
         model=ModelConfig(ch=args.ch, attention=attention, conditional=conditional),
         train=TrainConfig(
+            count_weight=args.count_weight if count else 0.0,
             steps=args.steps,
             seed=seed,
             save_every=args.steps,
@@ -65,7 +76,10 @@ def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> di
     values["eval_s"] = time.perf_counter() - start
     values["train_size"] = float(len(gan.training_set))
     values["train_s"] = train_s
-    return {"variant": variant, "bootstrap": boot, "seed": seed, "values": values}
+    stats = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    growth = {str(r["step"]): r["train_size"] for r in stats if "train_size" in r}
+    return {"variant": variant, "bootstrap": boot, "seed": seed, "steps": args.steps,
+            "count_weight": cfg.train.count_weight, "values": values, "growth": growth}  # fmt: skip
 
 
 def _cell(vals: list[float]) -> str:
@@ -80,7 +94,7 @@ def _cell(vals: list[float]) -> str:
 def table(records: list[dict[str, object]]) -> str:
     head = "| model | bootstrap | seeds | " + " | ".join(c for _, c in COLUMNS) + " |"
     lines = [head, "|---|---|---|" + "---|" * len(COLUMNS)]
-    for variant in VARIANTS:
+    for variant in ARMS:
         for boot in (False, True):
             rows = [r for r in records if r["variant"] == variant and r["bootstrap"] == boot]
             if not rows:
@@ -94,6 +108,51 @@ def table(records: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def growth_table(records: list[dict[str, object]], points: int = 5) -> str:
+    """The bootstrapped training set's size at evenly spaced steps, mean ± std over seeds."""
+    boot = [r for r in records if r["bootstrap"] and r.get("growth")]
+    if not boot:
+        return ""
+    steps = sorted({int(k) for r in boot for k in r["growth"]})  # type: ignore[union-attr]
+    shown = sorted({steps[round(i * (len(steps) - 1) / (points - 1))] for i in range(points)})
+    lines = ["| model | " + " | ".join(f"step {k}" for k in shown) + " |"]
+    lines.append("|---|" + "---|" * len(shown))
+    for variant in ARMS:
+        rows = [r for r in boot if r["variant"] == variant]
+        if rows:
+            cells = [_cell([r["growth"].get(str(k)) for r in rows]) for k in shown]  # type: ignore[union-attr]
+            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def growth_plot(records: list[dict[str, object]], path: Path) -> None:
+    """The bootstrapped training set's size over time, one line per model (mean over seeds,
+    shaded min to max)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    for variant in ARMS:
+        rows = [r for r in records if r["bootstrap"] and r["variant"] == variant]
+        if not rows:
+            continue
+        steps = sorted({int(k) for r in rows for k in r.get("growth", {})})  # type: ignore[union-attr]
+        sizes = np.array([[r["growth"].get(str(k), np.nan) for k in steps] for r in rows])  # type: ignore[union-attr]
+        ax.plot(steps, np.nanmean(sizes, 0), label=f"{variant} ({len(rows)} seeds)")
+        ax.fill_between(steps, np.nanmin(sizes, 0), np.nanmax(sizes, 0), alpha=0.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training levels")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True)
@@ -103,7 +162,10 @@ def main() -> None:
     p.add_argument("--bootstrap-every", type=int, default=100)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--n", type=int, default=15_000, help="levels generated per model")
-    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--variants", default=",".join(ARMS), help=", ".join(ARMS))
+    p.add_argument("--count-weight", type=float, default=1.0, help="for cesagan+count (1.0)")
+    p.add_argument("--plot", type=Path, help="PNG of the training set's size over time")
+    p.add_argument("--bootstrap", choices=("both", "yes", "no"), default="both", help="arms to run")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
@@ -112,9 +174,13 @@ def main() -> None:
         done = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
     keys = {(r["variant"], r["bootstrap"], r["seed"]) for r in done}
     start = time.perf_counter()
+    unknown = set(args.variants.split(",")) - set(ARMS)
+    if unknown:
+        p.error(f"--variants: unknown {', '.join(sorted(unknown))}; choose from {', '.join(ARMS)}")
+    boots = {"both": (False, True), "yes": (True,), "no": (False,)}[args.bootstrap]
     for seed in range(args.seeds):
         for variant in args.variants.split(","):
-            for boot in (False, True):
+            for boot in boots:
                 if (variant, boot, seed) in keys:
                     continue
                 rec = run_one(args, variant, boot, seed)
@@ -134,6 +200,11 @@ def main() -> None:
         f"{time.perf_counter() - start:.0f} s\n"
     )
     print(table(done))
+    print("\nbootstrapped training set, size over time:\n")
+    print(growth_table(done))
+    if args.plot is not None:
+        growth_plot(done, args.plot)
+        print(f"\nwrote {args.plot}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from sagan.levels.encoding import encode, tile_counts
 from sagan.levels.evaluate import evaluate_levels, load_level_gan
 from sagan.levels.networks import LevelDiscriminator, LevelGenerator
 from sagan.levels.tiles import ENEMIES, FLOOR, TILES
-from sagan.levels.train import bootstrap, build_state, train_levels
+from sagan.levels.train import bootstrap, build_state, count_loss, train_levels, train_step
 from sagan.nn import SelfAttention2d, spectrally_normalised
 from sagan.training import find_checkpoints, load_checkpoint
 
@@ -81,6 +81,42 @@ def test_hard_output_is_one_hot_with_softmax_gradients() -> None:
 
 
 # --- conditions ---------------------------------------------------------------------------
+
+
+def test_count_loss_is_the_mean_tile_count_error_and_reaches_g() -> None:
+    x = encode(LEVELS[:2])  # (2, 8, 16, 16) one-hot, wall-padded
+    exact = torch.from_numpy(condition_vectors(LEVELS[:2]))
+    assert float(count_loss(x, exact, 9, 13)) == pytest.approx(0.0, abs=1e-5)  # no padding
+    off = exact.clone()
+    off[0, FLOOR] -= 3 / (9 * 13)  # ask for 3 fewer floor tiles in level 0
+    off[1, ENEMIES[0]] += 2 / (9 * 13)  # and 2 more enemies in level 1
+    assert float(count_loss(x, off, 9, 13)) == pytest.approx((3 + 2) / 16)
+    # through the straight-through one-hots, the loss moves every layer of G
+    cfg = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
+    G = LevelGenerator(cfg)
+    count_loss(
+        G(torch.randn(4, 8), exact.repeat(2, 1), hard=True), exact.repeat(2, 1), 9, 13
+    ).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.out.parameters())
+
+
+def test_count_weight_trains_and_needs_a_conditional_model() -> None:
+    base = tiny()
+    cfg = LevelRunConfig(
+        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13),
+        train=TrainConfig(batch_size=4, count_weight=0.5),
+        bootstrap=base.bootstrap,
+    )
+    losses = train_step(build_state(cfg, LEVELS))
+    assert losses["count_error"] > 0
+    plain = train_step(
+        build_state(LevelRunConfig(model=cfg.model, train=TrainConfig(batch_size=4)), LEVELS)
+    )
+    assert "count_error" not in plain
+    with pytest.raises(SaganError, match="needs a conditional model"):
+        LevelRunConfig(model=ModelConfig(conditional=False), train=TrainConfig(count_weight=1.0))
+    with pytest.raises(SaganError, match="count_weight"):
+        TrainConfig(count_weight=-1.0)
 
 
 def test_conditions_and_requests() -> None:

@@ -79,8 +79,13 @@ class TrainConfig:
     log_every: int = 50
     keep_checkpoints: int = 2
     device: str = "cpu"
+    count_weight: float = 0.0
+    """Weight of an auxiliary loss on G, our addition to the paper (0: off, as in the paper):
+    the mean absolute difference between the tile counts G makes and the counts its condition
+    asks for (conditional models only; see :func:`sagan.levels.train.count_loss`)."""
 
     def __post_init__(self) -> None:
+        check_positive("train.count_weight", self.count_weight, allow_zero=True)
         for name in ("batch_size", "steps", "save_every", "sample_every", "log_every"):
             check_positive(f"train.{name}", getattr(self, name))
         check_positive("train.keep_checkpoints", self.keep_checkpoints)
@@ -119,6 +124,13 @@ class LevelRunConfig:
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
     levels: str = "builtin"
     """``builtin`` (the package's 8 levels) or a folder of level files."""
+
+    def __post_init__(self) -> None:
+        if self.train.count_weight > 0 and not self.model.conditional:
+            raise SaganError(
+                "train.count_weight needs a conditional model (--variant cesagan): an "
+                "unconditional generator is asked for no counts"
+            )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LevelRunConfig:

@@ -52,7 +52,14 @@ from sagan.training import (
 from sagan.training.checkpoint import checkpoint_name
 from sagan.training.optim import adam
 
-__all__ = ["KIND", "LevelState", "build_state", "generate_levels", "train_levels"]
+__all__ = [
+    "KIND",
+    "LevelState",
+    "build_state",
+    "count_loss",
+    "generate_levels",
+    "train_levels",
+]
 
 KIND = "levels"
 """The ``kind`` tag of level checkpoints."""
@@ -110,6 +117,21 @@ def build_state(cfg: LevelRunConfig, levels: np.ndarray) -> LevelState:
     )
 
 
+def count_loss(
+    tiles: torch.Tensor, condition: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """Mean absolute difference, in tiles, between the tile counts of generated levels and
+    the counts their conditions ask for.
+
+    Args:
+        tiles: G's output ``(B, 8, S, S)``; with straight-through one-hots, the forward
+            counts are exact and the gradient flows through the softmax.
+        condition: shares ``(B, 8)`` (counts / area, :mod:`sagan.levels.conditions`).
+    """
+    made = tiles[:, :, :height, :width].sum(dim=(2, 3))  # (B, 8): counts in the level's area
+    return (made - condition * (height * width)).abs().mean()
+
+
 def train_step(state: LevelState) -> dict[str, float]:
     """One D update and one G update; returns the losses."""
     cfg, t = state.cfg, state.cfg.train
@@ -125,12 +147,19 @@ def train_step(state: LevelState) -> dict[str, float]:
     loss_d.backward()
     state.opt_d.step()
     loss_g = g_hinge(state.D(fake, cond))
+    out = {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+    if t.count_weight > 0 and cond is not None:
+        m = cfg.model
+        assert m.height is not None and m.width is not None
+        counts = count_loss(fake, cond, m.height, m.width)
+        loss_g = loss_g + t.count_weight * counts
+        out["count_error"] = counts.item()
     state.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     state.opt_g.step()
     state.ema.update(state.G, state.step)
     state.step += 1
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+    return out
 
 
 @torch.no_grad()
