@@ -109,7 +109,7 @@ class PoseModelConfig:
 class PoseTrainConfig:
     adversarial: bool = True
     batch_size: int = 16
-    steps: int = 600
+    steps: int = 2400
     lr_g: float = 2.5e-4
     lr_d: float = 2.5e-4
     lambda_g: float = 0.1
