@@ -22,10 +22,14 @@ def struct_array(records: list[dict[str, Any]]) -> np.ndarray:
     return out
 
 
-def write_mpii_mat(path: Path, people: list[PersonAnnotation], boxes: np.ndarray) -> None:
+def write_mpii_mat(
+    path: Path, people: list[PersonAnnotation], boxes: np.ndarray, extra: bool = True
+) -> None:
     """MPII's official layout (RELEASE.annolist[i].annorect[j] ...), 1-based coordinates,
     with the release's quirks: points out of order, ``is_visible`` as a string, a number or
-    empty; one extra person without joints beside the first; one test image without joints."""
+    empty; a person without joints beside the first; then ``lone.jpg`` (a person with one
+    point, one point without an id and a person without a vertical centre), an image without
+    people and a test image without joints."""
     annolist, train = [], []
     for k, (p, box) in enumerate(zip(people, boxes, strict=True)):
         visible_kinds = ["1", 1, np.zeros((0, 0)), "0"]
@@ -50,6 +54,29 @@ def write_mpii_mat(path: Path, people: list[PersonAnnotation], boxes: np.ndarray
             {"image": struct_array([{"name": p.image}]), "annorect": struct_array(rects)}
         )
         train.append(1)
+    if not extra:
+        release = struct_array(
+            [{"annolist": struct_array(annolist), "img_train": np.array([train], dtype=float)}]
+        )
+        scipy.io.savemat(str(path), {"RELEASE": release})
+        return
+    # a training image whose person has one point and one with an empty id (skipped), and
+    # whose second person has no vertical centre (skipped)
+    one = {"x": 11.0, "y": 21.0, "id": 9, "is_visible": 1}
+    broken = {"x": 5.0, "y": 6.0, "id": np.zeros((0, 0)), "is_visible": 1}
+    lone = {
+        **rect,
+        "annopoints": struct_array([{"point": struct_array([one, broken])}]),
+        "objpos": struct_array([{"x": 30.0, "y": 40.0}]),
+    }
+    no_y = {**lone, "objpos": struct_array([{"x": 30.0, "y": np.zeros((0, 0))}])}
+    annolist.append(
+        {"image": struct_array([{"name": "lone.jpg"}]), "annorect": struct_array([lone, no_y])}
+    )
+    train.append(1)
+    # a training image without people, and a test image whose person has no joints
+    annolist.append({"image": struct_array([{"name": "empty.jpg"}]), "annorect": np.zeros((0, 0))})
+    train.append(1)
     annolist.append(
         {
             "image": struct_array([{"name": "test-image.jpg"}]),

@@ -3,6 +3,8 @@ release formats and with their quirks; real-data samples and splits."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +17,27 @@ from conftest import shared_data
 from pose_files import MPII_TO_LSP, write_lsp_mat, write_mpii_mat
 from sagan.errors import SaganError
 from sagan.pose.data import (
+    PersonAnnotation,
     annotation_format,
     read_annotations,
     read_lsp_mat,
     read_mpii_json,
     read_mpii_mat,
 )
-from sagan.pose.datasets import AnnotatedPoseDataset
+from sagan.pose.datasets import AnnotatedPoseDataset, _open_reduced
 from sagan.pose.heatmaps import decode_heatmaps
+from sagan.pose.joints import LSP_JOINTS
 from sagan.pose.metrics import head_size_from_box, torso_size
 from sagan.pose.synthetic import render_person
-from sagan.pose.train import PoseDataConfig, holdout, real_people
+from sagan.pose.train import (
+    PoseDataConfig,
+    PoseRunConfig,
+    datasets,
+    holdout,
+    real_people,
+    resolve_config,
+)
+from sagan.pose.transforms import crop_person
 
 
 def _boxes(people) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -59,9 +71,13 @@ def test_the_official_mpii_mat_reads_back_the_people_written(mpii_mat) -> None: 
     _, people, path = mpii_mat
     assert annotation_format(path) == "mpii"
     read = read_mpii_mat(path)
-    # the person without joints and the test image are left out
-    assert [p.image for p in read] == [p.image for p in people]
-    for got, want, box in zip(read, people, _boxes(people), strict=True):
+    # people without joints or centres, the empty image and the test image are left out
+    assert [p.image for p in read] == [p.image for p in people] + ["lone.jpg"]
+    lone = read[-1]
+    assert lone.visible.sum() == 1 and lone.visible[9]  # the point without an id is skipped
+    np.testing.assert_allclose(lone.joints[9], [10.0, 20.0])
+    np.testing.assert_allclose(lone.center, [29.0, 39.0])
+    for got, want, box in zip(read, people, _boxes(people), strict=False):
         np.testing.assert_allclose(got.joints[want.visible], want.joints[want.visible])
         assert np.array_equal(got.visible, want.visible)
         np.testing.assert_allclose(got.center, want.center)
@@ -120,38 +136,63 @@ def test_bad_annotation_files_are_one_line_errors(tmp_path: Path) -> None:
         read_lsp_mat(tmp_path / "shape.mat", "val")
 
 
-def test_mpii_samples_use_the_head_box_and_the_reduced_decode(mpii_mat) -> None:  # type: ignore[no-untyped-def]
+def test_mpii_samples_use_the_head_box_and_score_every_annotated_joint(mpii_mat) -> None:  # type: ignore[no-untyped-def]
     folder, _, path = mpii_mat
-    people = read_mpii_mat(path)
+    people = read_mpii_mat(path)[:5]
     for res, heat in ((64, 16), (256, 64)):  # 64 px crops decode the JPEGs at 1/2 to 1/8
         ds = AnnotatedPoseDataset(people, folder, res, heat)
-        assert ds.joints == 16 and len(ds) == 5
+        assert ds.joints == 16 and len(ds) == 5 and not ds.estimated_reference
         for i, p in enumerate(people):
             x, maps, joints, vis, ref = ds[i]
             assert x.shape == (3, res, res) and maps.shape == (16, heat, heat)
             side = p.scale * 200 * 1.25
             want = float(head_size_from_box(p.head_box[None])[0]) * res / side * heat / res
             assert float(ref) == pytest.approx(want, rel=1e-5)
-            coords, _ = decode_heatmaps(maps[None])
-            assert float((coords[0] - joints).norm(dim=1)[vis].max()) <= 0.75
-    # the reduced decode maps joints as a full decode does, and looks the same
-    full = AnnotatedPoseDataset(people, folder, 64, 16)
-    plain = []
-    for p in people:
-        with Image.open(folder / p.image) as image:
-            from sagan.pose.transforms import crop_person
+            assert torch.equal(vis, torch.from_numpy(p.visible))  # every annotated joint
+            inside = ((joints >= -0.5) & (joints < heat - 0.5)).all(1) & vis
+            coords, peaks = decode_heatmaps(maps[None])
+            assert float((coords[0] - joints).norm(dim=1)[inside].max()) <= 0.75
+            # sigma >= half a pixel: a real peak wherever the joint falls within its pixel
+            assert float(peaks[0][inside].min()) >= math.exp(-1) - 1e-6
+            assert float(maps[~inside].abs().sum()) == 0.0  # no target for a cut-off joint
+    # a tight crop cuts the legs off: they still count (as misses), with empty targets
+    tight = [dataclasses.replace(p, scale=p.scale * 0.4) for p in people]
+    _, maps, joints, vis, _ = AnnotatedPoseDataset(tight, folder, 64, 16)[0]
+    outside = vis & ~((joints >= -0.5) & (joints < 15.5)).all(1)
+    assert outside.any() and float(maps[outside].abs().sum()) == 0.0
+    estimated = AnnotatedPoseDataset.from_file(folder / "test_mpii.json", folder, 64, 16)
+    assert estimated.estimated_reference
 
-            plain.append(crop_person(image, p.joints, p.visible, p.center, p.scale, 64))
-    for i, (crop, joints, _) in enumerate(plain):
-        x, _, hj, vis, _ = full[i]
-        np.testing.assert_allclose((hj.numpy() + 0.5) * 4 - 0.5, joints, atol=0.02)
-        diff = np.abs(x.permute(1, 2, 0).numpy() * 255 - crop.astype(float)).mean()
-        assert diff < 12  # resampling differs (box-filtered DCT vs bilinear), content agrees
+
+def test_reduced_jpeg_decoding_maps_pixels_exactly(tmp_path: Path) -> None:
+    """A sharp marker in a photo whose size does not divide by 8 lands where its joint does,
+    when the decoder shrinks the image by 8."""
+    w, h, mark = 1283, 725, np.array([1001.0, 600.0])
+    image = Image.new("RGB", (w, h), (30, 30, 30))
+    from PIL import ImageDraw
+
+    r = 40
+    ImageDraw.Draw(image).ellipse((*(mark - r), *(mark + r)), fill=(0, 255, 0))
+    image.save(tmp_path / "odd.jpg", quality=98)
+    joints = np.zeros((16, 2))
+    joints[0] = mark
+    visible = np.zeros(16, dtype=bool)
+    visible[0] = True
+    # scale 4.5: the crop's source square is 1125 px for a 64 px crop -> decoded at 1/8
+    person = PersonAnnotation("odd.jpg", joints, visible, mark - [0, 15 * 4.5], 4.5)
+    _, shrink = _open_reduced(tmp_path / "odd.jpg", 4.5 * 200 * 1.25, 64)
+    assert shrink == 1 / 8
+    x, _, hj, _, _ = AnnotatedPoseDataset([person], tmp_path, 64, 16)[0]
+    green = (x[1] > 0.6) & (x[0] < 0.4)  # (64, 64)
+    ys, xs = torch.nonzero(green, as_tuple=True)
+    centroid = np.array([xs.float().mean().item(), ys.float().mean().item()])
+    np.testing.assert_allclose(centroid, (hj[0].numpy() + 0.5) * 4 - 0.5, atol=0.3)
+    np.testing.assert_allclose(centroid, [32.0, 32.0], atol=0.3)  # crop_affine: centre -> size / 2
 
 
 def test_augmented_samples_are_reproducible_by_key(mpii_mat) -> None:  # type: ignore[no-untyped-def]
     folder, _, path = mpii_mat
-    ds = AnnotatedPoseDataset(read_mpii_mat(path), folder, 64, 16, seed=3)
+    ds = AnnotatedPoseDataset(read_mpii_mat(path)[:5], folder, 64, 16, seed=3)
     a, b = ds.sample(0, key=7), ds.sample(0, key=7)
     assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
     keys = range(8)
@@ -174,10 +215,28 @@ def test_lsp_samples_from_rendered_figures(tmp_path: Path) -> None:
     for i in range(4):
         _, maps, hj, vis, ref = ds[i]
         assert maps.shape == (14, 16, 16)
+        inside = ((hj >= -0.5) & (hj < 15.5)).all(1) & vis
         coords, _ = decode_heatmaps(maps[None])
-        assert float((coords[0] - hj).norm(dim=1)[vis].max()) <= 0.75
+        assert float((coords[0] - hj).norm(dim=1)[inside].max()) <= 0.75
         # the torso measured on the sample's own joints (in heat-map pixels)
         assert float(ref) == pytest.approx(float(torso_size(hj[None].numpy())[0]), rel=1e-3)
+    # a flip puts each left joint's map where the plain crop's right joint mirrors to
+    key = next(k for k in range(100) if ds.augmentation(0, k)[2])
+    scale_factor, rotation, _ = ds.augmentation(0, key)
+    _, flipped, _, _, _ = ds.sample(0, key)
+    p = ds.people[0]
+    with Image.open(images / p.image) as im:
+        _, plain, _ = crop_person(im, p.joints, p.visible, p.center, p.scale, 64,
+                                  rotation=rotation, scale_factor=scale_factor)  # fmt: skip
+    decoded, _ = decode_heatmaps(flipped[None])
+    for left, right in (("l_wrist", "r_wrist"), ("l_ankle", "r_ankle"), ("l_hip", "r_hip")):
+        mirrored = np.array([63 - plain[LSP_JOINTS.index(right), 0],
+                             plain[LSP_JOINTS.index(right), 1]])  # fmt: skip
+        if not (mirrored >= 0).all() or not (mirrored <= 63).all():
+            continue
+        want = (mirrored + 0.5) / 4 - 0.5
+        got = decoded[0, LSP_JOINTS.index(left)].numpy()
+        assert np.abs(got - want).max() <= 0.75, (left, got, want)
 
 
 def test_splits(tmp_path: Path, mpii_mat) -> None:  # type: ignore[no-untyped-def]
@@ -196,3 +255,12 @@ def test_splits(tmp_path: Path, mpii_mat) -> None:  # type: ignore[no-untyped-de
     assert [p.image for p in te] == [f"im{i:04d}.jpg" for i in range(6, 11)]
     with pytest.raises(SaganError, match="go together"):
         PoseDataConfig(str(path), "")
+    # MPII for training, LSP for validation: one line, not a traceback mid-training
+    mpii = read_mpii_json(folder / "test_mpii.json")
+    write_mpii_mat(tmp_path / "clean.mat", mpii, _boxes(mpii), extra=False)
+    mixed = PoseDataConfig(
+        str(tmp_path / "clean.mat"), str(folder), val_annotations=str(tmp_path / "joints.mat")
+    )
+    cfg = PoseRunConfig(data=mixed)
+    with pytest.raises(SaganError, match="validation annotations have 14 joints but"):
+        datasets(resolve_config(cfg))

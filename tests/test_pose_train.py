@@ -69,10 +69,15 @@ class _Peak(torch.nn.Module):
 
 def test_predictions_map_back_to_image_pixels() -> None:
     image = Image.new("RGB", (200, 100))
+    # heat (5, 3) -> crop (5.5 * 4 - 0.5, 3.5 * 4 - 0.5) = (21.5, 13.5) of a 32 px crop
+    crop_point = np.array([21.5, 13.5])
+    # a 100 px person box: the crop spans 1.25 x 100 px around its centre (99.5, 49.5)
     joints = predict_image(_Peak(), image, 32, 8, box=(50, 0, 100, 100), flip=False)  # type: ignore[arg-type]
-    # heat (5, 3) -> crop (5.5 * 4 - 0.5, 3.5 * 4 - 0.5) = (21.5, 13.5) of a 32 px crop that
-    # spans the 100 px box (+ nothing: the box is the crop), centred at (99.5, 49.5)
-    expected = np.array([99.5, 49.5]) + (np.array([21.5, 13.5]) - 16) * 100 / 32
+    expected = np.array([99.5, 49.5]) + (crop_point - 16) * 125 / 32
+    np.testing.assert_allclose(joints, np.tile(expected, (16, 1)), atol=1e-6)
+    # no box: the crop is the image's longer side, centred on the image
+    joints = predict_image(_Peak(), image, 32, 8, flip=False)  # type: ignore[arg-type]
+    expected = np.array([99.5, 49.5]) + (crop_point - 16) * 200 / 32
     np.testing.assert_allclose(joints, np.tile(expected, (16, 1)), atol=1e-6)
 
 
@@ -108,7 +113,7 @@ def test_cli_trains_and_evaluates_on_mpii_annotations(
     people = read_mpii_json(folder / "test_mpii.json")
     boxes = np.array([[p.joints[9] - 12, p.joints[9] + 12] for p in people])
     mat = tmp_path / "mpii.mat"
-    write_mpii_mat(mat, people, boxes)
+    write_mpii_mat(mat, people, boxes, extra=False)
     run = tmp_path / "mpii-run"
     args = ["pose", "train", "--annotations", str(mat), "--images", str(folder),
             "--eval-every", "1", *_tiny_args(run)]  # fmt: skip

@@ -72,7 +72,10 @@ def _eval(args: argparse.Namespace) -> int:
     n = args.n or len(data)
     values = evaluate_pose(G, data, n=n, flip=not args.no_flip)
     metric = "PCK@0.2" if data.joints == 14 else "PCKh@0.5"
-    print(f"{metric} on {min(n, len(data))} people", file=sys.stderr)
+    note = ""
+    if getattr(data, "estimated_reference", False):
+        note = " (head sizes estimated: these annotations have no head boxes; not official)"
+    print(f"{metric} on {min(n, len(data))} people{note}", file=sys.stderr)
     if args.json:
         print(json.dumps(values))
     else:
@@ -154,7 +157,9 @@ def register(commands: Any) -> None:
     e.add_argument(
         "--annotations",
         type=Path,
-        help="evaluate on every person of this file instead (LSP joints.mat: its test half)",
+        help="evaluate on every person of this file instead (LSP joints.mat: its test half; "
+        "MPII's official .mat: every training-image person, so only for a model that did not "
+        "train on them)",
     )
     e.add_argument("--images", type=Path, help="the folder of those annotations' images")
     e.add_argument("--n", type=int, help="people (synthetic: 200; real: all)")
@@ -164,6 +169,11 @@ def register(commands: Any) -> None:
     r = sub.add_parser("predict", help="draw the predicted skeleton on your image")
     r.add_argument("image", type=Path, metavar="IMAGE")
     r.add_argument("--model", required=True, help="pose run folder or checkpoint")
-    r.add_argument("--box", type=_box, help="x,y,w,h around the person (default: whole image)")
+    r.add_argument(
+        "--box",
+        type=_box,
+        help="x,y,w,h around the person; the crop adds a quarter around it, as in training "
+        "(default: the whole image is the crop)",
+    )
     r.add_argument("--out", type=Path, required=True, help="overlay PNG to write")
     r.set_defaults(handler=_predict)

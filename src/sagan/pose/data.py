@@ -1,10 +1,11 @@
-"""Pose annotations: MPII (the official ``.mat`` release and the JSON layout of mmpose /
-pytorch-pose) and LSP (``joints.mat`` of LSP and of LSP-extended).
+"""Pose annotations: MPII (the official ``.mat`` release and the JSON layout of HRNet /
+mmpose) and LSP (``joints.mat`` of LSP and of LSP-extended).
 
 Every reader returns :class:`PersonAnnotation` records in 0-based pixel coordinates (pixel
 centres at integers). The files themselves are MATLAB's 1-based: the readers subtract 1. The
 ``visible`` flag means "annotated", which is what the standard evaluations count (MPII's
-``jnt_missing``); LSP annotates all 14 joints of every person, occluded ones included.
+``jnt_missing``); LSP annotates all 14 joints of every person, occluded ones included, and
+its third row (a visibility flag) is not needed.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ LSP_SPLITS = ("train", "test", "all")
 @dataclass(frozen=True)
 class PersonAnnotation:
     """One annotated person: ``joints`` (K, 2) pixels, ``visible`` (K,) bool (annotated),
-    ``center`` (2,) pixels, ``scale`` = height / 200 px, and ``head_box`` ((x1, y1),
-    (x2, y2)) when the annotation has one (MPII's official file)."""
+    ``center`` (2,) pixels, ``scale`` = height / 200 px, ``head_box`` ((x1, y1), (x2, y2))
+    when the annotation has one, and ``video`` (MPII's video index) to keep the frames of one
+    video on one side of a train / validation split (both from MPII's official file)."""
 
     image: str
     joints: np.ndarray
@@ -45,6 +47,7 @@ class PersonAnnotation:
     center: np.ndarray
     scale: float
     head_box: np.ndarray | None = None
+    video: int | None = None
 
 
 def _json_entries(path: Path) -> list[Any]:
@@ -60,7 +63,7 @@ def _json_entries(path: Path) -> list[Any]:
 
 
 def read_mpii_json(path: str | Path) -> list[PersonAnnotation]:
-    """Read MPII people in the mmpose / pytorch-pose JSON layout (``image``, ``joints``
+    """Read MPII people in the HRNet / mmpose JSON layout (``image``, ``joints``
     [16][2], ``joints_vis`` [16], ``center`` [2], ``scale``, all as in MPII's release, so
     1-based); one-line errors name the entry at fault."""
     path = Path(path)
@@ -109,12 +112,15 @@ def _items(value: Any) -> list[Any]:
 
 
 def _number(value: Any) -> float | None:
-    """A MATLAB scalar (number, 1-element array or numeric string); None when empty."""
+    """A MATLAB scalar (number, 1-element array or numeric string); None when empty,
+    missing or not a number."""
+    if value is None:
+        return None
     if isinstance(value, str):
         value = value.strip()
         return float(value) if value else None
     arr = np.asarray(value, dtype=np.float64).ravel()
-    return float(arr[0]) if arr.size else None
+    return float(arr[0]) if arr.size and np.isfinite(arr[0]) else None
 
 
 def read_mpii_mat(path: str | Path) -> list[PersonAnnotation]:
@@ -135,20 +141,24 @@ def read_mpii_mat(path: str | Path) -> list[PersonAnnotation]:
     if len(annolist) != len(train):
         raise SaganError(f"{path}: {len(annolist)} images in annolist but {len(train)} flags")
     people = []
-    for anno, is_train in zip(annolist, train, strict=True):
+    for i, (anno, is_train) in enumerate(zip(annolist, train, strict=True)):
         if not is_train or not hasattr(anno, "annorect"):
             continue
-        name = str(anno.image.name)
-        for rect in _items(anno.annorect):
-            person = _mpii_person(rect, name)
-            if person is not None:
-                people.append(person)
+        try:
+            name = str(anno.image.name)
+            video = _number(getattr(anno, "vididx", None))
+            for rect in _items(anno.annorect):
+                person = _mpii_person(rect, name, None if video is None else int(video))
+                if person is not None:
+                    people.append(person)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise SaganError(f"{path}: annolist entry {i + 1} is malformed ({exc})") from None
     if not people:
         raise SaganError(f"{path}: no annotated person in the training images")
     return people
 
 
-def _mpii_person(rect: Any, image: str) -> PersonAnnotation | None:
+def _mpii_person(rect: Any, image: str, video: int | None) -> PersonAnnotation | None:
     """One ``annorect`` -> a person, or None when it has no joints, centre or scale."""
     fields = getattr(rect, "_fieldnames", ())
     if not {"annopoints", "objpos", "scale"} <= set(fields):
@@ -161,25 +171,27 @@ def _mpii_person(rect: Any, image: str) -> PersonAnnotation | None:
     joints = np.zeros((16, 2))
     visible = np.zeros(16, dtype=bool)
     for p in _items(points):
-        jid = int(_number(p.id) or 0)
-        x, y = _number(p.x), _number(p.y)
-        if 0 <= jid < 16 and x is not None and y is not None:
-            joints[jid] = (x - 1, y - 1)
-            visible[jid] = True
-    if not visible.any():
+        jid, x, y = _number(p.id), _number(p.x), _number(p.y)
+        if jid is not None and 0 <= jid < 16 and x is not None and y is not None:
+            joints[int(jid)] = (x - 1, y - 1)
+            visible[int(jid)] = True
+    cx, cy = _number(objpos.x), _number(getattr(objpos, "y", None))
+    if not visible.any() or cx is None or cy is None:
         return None
-    center = np.array([_number(objpos.x), _number(objpos.y)], dtype=np.float64) - 1
+    center = np.array([cx, cy], dtype=np.float64) - 1
     head = None
     if {"x1", "y1", "x2", "y2"} <= set(fields):
         corners = [_number(getattr(rect, k)) for k in ("x1", "y1", "x2", "y2")]
         if all(c is not None for c in corners):
             head = np.array(corners, dtype=np.float64).reshape(2, 2) - 1  # ((x1, y1), (x2, y2))
-    return PersonAnnotation(image, joints, visible, center, scale, head)
+    return PersonAnnotation(image, joints, visible, center, scale, head, video)
 
 
 def read_lsp_mat(path: str | Path, split: str = "all") -> list[PersonAnnotation]:
-    """Read LSP's ``joints.mat`` (3 x 14 x 2000; images ``im0001.jpg``...) or LSP-extended's
-    (14 x 3 x 10000; ``im00001.jpg``...; the third value is 1 for an annotated joint).
+    """Read LSP's ``joints.mat`` (3 x 14 x 2000; images ``im0001.jpg``...; every joint
+    annotated) or LSP-extended's (14 x 3 x 10000; ``im00001.jpg``...). The third value is a
+    visibility flag in both, not needed here; in LSP-extended a joint without a position
+    (x or y <= 0) is taken as not annotated.
 
     ``split`` picks LSP's standard halves: ``train`` (images 1-1000), ``test`` (1001-2000) or
     ``all``; LSP-extended has training images only (its ``test`` split is empty). The
@@ -202,7 +214,7 @@ def read_lsp_mat(path: str | Path, split: str = "all") -> list[PersonAnnotation]
         indices: Iterable[int] = keep[split]
     elif j.ndim == 3 and j.shape[:2] == (14, 3):  # LSP-extended
         coords = j[:, :2].transpose(2, 0, 1)  # (14, 3, N) -> (N, 14, 2)
-        annotated = j[:, 2].T > 0  # (N, 14)
+        annotated = (coords > 0).all(axis=2)  # (N, 14): a position was given
         names = [f"im{i + 1:05d}.jpg" for i in range(j.shape[2])]
         indices = range(0) if split == "test" else range(j.shape[2])  # all training images
     else:
@@ -212,7 +224,7 @@ def read_lsp_mat(path: str | Path, split: str = "all") -> list[PersonAnnotation]
         )
     people = []
     for i in indices:
-        vis = annotated[i] & (coords[i] > 0).all(axis=1)
+        vis = annotated[i]
         if not vis.any():
             continue
         pts = coords[i] - 1  # (14, 2), to 0-based

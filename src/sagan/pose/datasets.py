@@ -9,11 +9,14 @@ and the synthetic figures, K = 16), the torso size for PCK (LSP, K = 14).
   around centre / scale (x 1.25). :meth:`~AnnotatedPoseDataset.sample` with a key applies the
   standard augmentation: scale +-25%, rotation +-30 degrees (in 40% of samples), horizontal
   flip with the joint swap (half of them).
+
+``visible`` is the scoring mask: for real data, every annotated joint, also one that falls
+outside the crop (the standard evaluations count it, as a miss); heat-map targets are only
+drawn for joints inside the map.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from PIL import Image
 from sagan.errors import SaganError
 from sagan.pose.data import PersonAnnotation, read_annotations
 from sagan.pose.heatmaps import gaussian_heatmaps
-from sagan.pose.joints import LSP_SWAP, MPII_SWAP
+from sagan.pose.joints import LSP_JOINTS, LSP_SWAP, MPII_SWAP
 from sagan.pose.metrics import head_size_from_box, torso_size
 from sagan.pose.synthetic import render_person
 from sagan.pose.transforms import PADDING, crop_person
@@ -78,22 +81,38 @@ class SyntheticPoseDataset(torch.utils.data.Dataset[PoseSample]):
         rng = np.random.Generator(np.random.PCG64([self.seed, i]))
         p = render_person(self.resolution, rng)
         head = float(head_size_from_box(p.head_box[None])[0])
-        return _sample(p.image, p.joints, p.visible, head, self.heatmap, max(self.sigma, 0.5))
+        sigma = max(self.sigma, SIGMA_FLOOR)
+        return _sample(p.image, p.joints, p.visible, head, self.heatmap, sigma)
 
 
-def _open_reduced(path: Path, source_side: float, size: int) -> tuple[Image.Image, float, float]:
+MPII_CENTRE_SHIFT = 15.0
+"""MPII's person centre moves down by 15 x scale pixels before cropping, as in the stacked
+hourglass code and HRNet / mmpose: the annotated ``objpos`` sits high on the body."""
+
+SIGMA_FLOOR = 0.5
+"""The smallest Gaussian sigma, in heat-map pixels: sigma 1 at 64x64 maps shrinks with the
+map, and below half a pixel the target would be a spike whose height depends on where the
+joint falls within its pixel."""
+
+
+def _open_reduced(path: Path, source_side: float, size: int) -> tuple[Image.Image, float]:
     """Open an image, letting the JPEG decoder shrink it by 2, 4 or 8 while the crop's source
     square (``source_side`` pixels) stays at least twice the output ``size``. Returns the
-    image and its x / y shrink factors (new size / old size); decoding a 1280x720 photo at
-    an eighth is several times faster, and the DCT's box filter avoids aliasing."""
+    image and its shrink factor ``s`` (reduced pixel = (x + 0.5) * s - 0.5, exactly: the
+    decoder scales by 1/2, 1/4 or 1/8 and rounds the size up). Decoding a 1280x720 photo at an
+    eighth is several times faster, and the DCT's box filter avoids aliasing."""
     image = Image.open(path)
     w, h = image.size
     factor = 1
     while factor < 8 and source_side / (2 * factor) >= 2 * size:
         factor *= 2
-    if factor > 1 and image.format == "JPEG":
-        image.draft("RGB", (math.ceil(w / factor), math.ceil(h / factor)))
-    return image, image.size[0] / w, image.size[1] / h
+    if factor == 1 or image.format != "JPEG":
+        return image, 1.0
+    drafted = image.draft("RGB", (max(1, w // factor), max(1, h // factor)))
+    if drafted is None:
+        return image, 1.0
+    _, box = drafted  # (0, 0, w / scale, h / scale) in the reduced image
+    return image, float(box[2]) / w
 
 
 class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
@@ -102,7 +121,8 @@ class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
     The reference size: for MPII, the head size of the official head box (0.6 x its
     diagonal) when the annotation has one, otherwise an estimate, ``scale * 200 / 8`` (a
     head is about an eighth of a person's height), for monitoring only: report PCKh with
-    the official head boxes. For LSP, the torso size of the ground truth.
+    the official head boxes. For LSP, the torso size of the ground truth (estimated as 0.3 x
+    the person's height when the left shoulder or right hip is not annotated).
     """
 
     def __init__(
@@ -129,6 +149,11 @@ class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
             )
         self.resolution, self.heatmap, self.seed = resolution, heatmap, seed
 
+    @property
+    def estimated_reference(self) -> bool:
+        """Whether some reference sizes are estimates (MPII people without head boxes)."""
+        return self.joints == 16 and any(p.head_box is None for p in self.people)
+
     @classmethod
     def from_file(
         cls,
@@ -153,34 +178,50 @@ class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
         """Person ``i``: plain with ``key`` None, else augmented by a draw seeded by
         (``seed``, ``key``), so that a training step's augmentation is reproducible."""
         p = self.people[i]
-        scale_factor, rotation, flip = 1.0, 0.0, False
-        if key is not None:
-            rng = np.random.Generator(np.random.PCG64([self.seed, key, i]))
-            scale_factor = float(np.clip(rng.normal(1.0, 0.25), 0.75, 1.25))
-            rotation = float(np.clip(rng.normal(0, 30), -30, 30)) if rng.random() < 0.4 else 0.0
-            flip = bool(rng.random() < 0.5)
+        center = p.center
+        if self.joints == 16:
+            center = center + np.array([0.0, MPII_CENTRE_SHIFT * p.scale])
+        scale_factor, rotation, flip = self.augmentation(i, key)
         side = p.scale * scale_factor * 200 * PADDING  # the crop's source square, pixels
-        image, sx, sy = _open_reduced(self.image_dir / p.image, side, self.resolution)
+        image, shrink = _open_reduced(self.image_dir / p.image, side, self.resolution)
         with image:
-            shrink = np.array([sx, sy])
             # pixel centres at integers: x' = (x + 0.5) * s - 0.5
-            crop, joints, vis = crop_person(
+            crop, joints, _ = crop_person(
                 image,
                 (p.joints + 0.5) * shrink - 0.5,
                 p.visible,
-                (p.center + 0.5) * shrink - 0.5,
-                p.scale * float(np.sqrt(sx * sy)),
+                (center + 0.5) * shrink - 0.5,
+                p.scale * shrink,
                 self.resolution,
                 rotation=rotation,
                 scale_factor=scale_factor,
                 flip=flip,
                 swap=self.swap,
             )
+        # score every annotated joint, also one the crop cut off (its target map stays empty)
+        annotated = p.visible[list(self.swap)] if flip else p.visible
         zoom = self.resolution / side  # image pixels -> crop pixels
+        ref = self._reference(p) * zoom
+        sigma = max(self.heatmap / 64, SIGMA_FLOOR)  # sigma 1 at 64x64 maps
+        return _sample(crop, joints, annotated, ref, self.heatmap, sigma)
+
+    def augmentation(self, i: int, key: int | None) -> tuple[float, float, bool]:
+        """(scale factor, rotation in degrees, flip) of person ``i`` under ``key``."""
+        if key is None:
+            return 1.0, 0.0, False
+        rng = np.random.Generator(np.random.PCG64([self.seed, key, i]))
+        scale_factor = float(np.clip(rng.normal(1.0, 0.25), 0.75, 1.25))
+        rotation = float(np.clip(rng.normal(0, 30), -30, 30)) if rng.random() < 0.4 else 0.0
+        return scale_factor, rotation, bool(rng.random() < 0.5)
+
+    def _reference(self, p: PersonAnnotation) -> float:
+        """The metric's reference size in image pixels (see the class docstring)."""
         if self.joints == 14:
-            ref = float(torso_size(p.joints[None])[0]) * zoom
-        elif p.head_box is not None:
-            ref = float(head_size_from_box(p.head_box[None])[0]) * zoom
-        else:
-            ref = p.scale * 200 / 8 * zoom
-        return _sample(crop, joints, vis, ref, self.heatmap, 1.0 * self.heatmap / 64)
+            l_sho, r_hip = LSP_JOINTS.index("l_shoulder"), LSP_JOINTS.index("r_hip")
+            torso = float(torso_size(p.joints[None])[0])
+            if p.visible[l_sho] and p.visible[r_hip] and torso > 0:
+                return torso
+            return 0.3 * p.scale * 200
+        if p.head_box is not None:
+            return float(head_size_from_box(p.head_box[None])[0])
+        return p.scale * 200 / 8

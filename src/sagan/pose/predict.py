@@ -42,15 +42,18 @@ def predict_image(
     flip: bool = True,
 ) -> np.ndarray:
     """Joints ``(K, 2)`` (x, y) in ``image`` pixels, in the model's order (MPII's 16 or LSP's
-    14). ``box`` (x, y, w, h) frames the person (default: the whole image)."""
+    14). ``box`` (x, y, w, h) frames the person, and the crop around it is 1.25 times its
+    longer side, as in training; without a box, the whole image is the crop."""
     from sagan.pose.train import predict_joints
 
     w, h = image.size
     if box is None:
-        box = (0.0, 0.0, float(w), float(h))
-    x0, y0, bw, bh = (float(v) for v in box)
+        x0, y0, bw, bh = 0.0, 0.0, float(w), float(h)
+        scale = max(bw, bh) / (200.0 * PADDING)  # the crop is the image's longer side
+    else:
+        x0, y0, bw, bh = (float(v) for v in box)
+        scale = max(bw, bh) / 200.0  # MPII's scale: the person's size / 200 px
     center = np.array([x0 + bw / 2 - 0.5, y0 + bh / 2 - 0.5])
-    scale = max(bw, bh) / (200.0 * PADDING)  # the crop covers the box's longer side
     crop, _, _ = crop_person(image, np.zeros((1, 2)), np.zeros(1), center, scale, resolution)
     x = torch.from_numpy(crop.copy()).permute(2, 0, 1).float()[None] / 255  # (1, 3, R, R)
     joints = predict_joints(G, x, flip)[0].numpy()  # (K, 2) heat-map pixels

@@ -260,6 +260,8 @@ def evaluate_pose(
 ) -> dict[str, float]:
     """Per joint and total, in percent, on the first ``n`` items of ``dataset``: PCKh@0.5
     for 16 joints (MPII order), PCK@0.2 with the torso size for LSP's 14."""
+    if n < 1:
+        raise SaganError(f"evaluate at least one person, got n = {n}")
     preds, gts, vis, heads = [], [], [], []
     for start in range(0, min(n, len(dataset)), 32):
         x, _, joints, visible, head = _batch(
@@ -372,11 +374,17 @@ def resolve_config(cfg: PoseRunConfig) -> PoseRunConfig:
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, joints=joints))
 
 
+def _group(p: PersonAnnotation) -> str:
+    return p.image if p.video is None else f"video {p.video}"
+
+
 def holdout(people: People) -> tuple[People, People]:
-    """Split people by image: every 20th image, in name order, goes to validation."""
-    names = sorted({p.image for p in people})
-    held = set(names[::HOLDOUT_EVERY])
-    return [p for p in people if p.image not in held], [p for p in people if p.image in held]
+    """Split people by image, or by video when the annotations name one (MPII's official
+    file: frames of one video are near-duplicates): every 20th group, in name order, goes to
+    validation."""
+    groups = sorted({_group(p) for p in people})
+    held = set(groups[::HOLDOUT_EVERY])
+    return [p for p in people if _group(p) not in held], [p for p in people if _group(p) in held]
 
 
 def real_people(data: PoseDataConfig) -> tuple[People, People]:
@@ -398,6 +406,11 @@ def datasets(cfg: PoseRunConfig) -> tuple[PoseDataset, PoseDataset]:
         train = SyntheticPoseDataset(t.train_size, t.resolution, t.heatmap, seed=t.seed)
         return train, validation_set(cfg, t.eval_n)
     people, val = real_people(d)
+    if people and val and len(val[0].joints) != len(people[0].joints):
+        raise SaganError(
+            f"the validation annotations have {len(val[0].joints)} joints but the training "
+            f"ones {len(people[0].joints)}; validate MPII on MPII and LSP on LSP"
+        )
     return (
         AnnotatedPoseDataset(people, d.images, t.resolution, t.heatmap, seed=t.seed),
         AnnotatedPoseDataset(val, d.images, t.resolution, t.heatmap),
