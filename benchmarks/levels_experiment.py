@@ -31,12 +31,15 @@ from sagan.levels.evaluate import evaluate_levels, load_level_gan
 from sagan.levels.train import train_levels
 
 ARMS = {
-    "dcgan": (False, False, False),
-    "sagan": (True, False, False),
-    "cesagan": (True, True, False),
-    "cesagan+count": (True, True, True),
+    "dcgan": (False, False, False, False),
+    "sagan": (True, False, False, False),
+    "cesagan": (True, True, False, False),
+    "cesagan+count": (True, True, False, True),
+    "cesagan+input": (True, True, True, False),
+    "cesagan+input+count": (True, True, True, True),
 }
-"""Model -> (self-attention, conditioning, auxiliary count loss)."""
+"""Model -> (self-attention, conditioning, condition also at G's input, count loss); the
+last three are our additions to the paper."""
 
 COLUMNS = (
     ("playable", "playable %"),
@@ -51,9 +54,11 @@ COLUMNS = (
 
 
 def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> dict[str, object]:
-    attention, conditional, count = ARMS[variant]
+    attention, conditional, at_input, count = ARMS[variant]
     cfg = LevelRunConfig(
-        model=ModelConfig(ch=args.ch, attention=attention, conditional=conditional),
+        model=ModelConfig(
+            ch=args.ch, attention=attention, conditional=conditional, condition_input=at_input
+        ),
         train=TrainConfig(
             count_weight=args.count_weight if count else 0.0,
             steps=args.steps,
@@ -162,7 +167,7 @@ def main() -> None:
     p.add_argument("--bootstrap-every", type=int, default=100)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--n", type=int, default=15_000, help="levels generated per model")
-    p.add_argument("--variants", default=",".join(ARMS), help=", ".join(ARMS))
+    p.add_argument("--variants", default="dcgan,sagan,cesagan", help=", ".join(ARMS))
     p.add_argument("--count-weight", type=float, default=1.0, help="for cesagan+count (1.0)")
     p.add_argument("--plot", type=Path, help="PNG of the training set's size over time")
     p.add_argument("--bootstrap", choices=("both", "yes", "no"), default="both", help="arms to run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from sagan.levels.data import load_levels
 from sagan.levels.encoding import encode, tile_counts
 from sagan.levels.evaluate import evaluate_levels, load_level_gan
 from sagan.levels.networks import LevelDiscriminator, LevelGenerator
-from sagan.levels.tiles import ENEMIES, FLOOR, TILES
+from sagan.levels.tiles import AVATAR, ENEMIES, FLOOR, TILES
 from sagan.levels.train import bootstrap, build_state, count_loss, train_levels, train_step
 from sagan.nn import SelfAttention2d, spectrally_normalised
 from sagan.training import find_checkpoints, load_checkpoint
@@ -88,9 +89,11 @@ def test_count_loss_is_the_mean_tile_count_error_and_reaches_g() -> None:
     exact = torch.from_numpy(condition_vectors(LEVELS[:2]))
     assert float(count_loss(x, exact, 9, 13)) == pytest.approx(0.0, abs=1e-5)  # no padding
     off = exact.clone()
-    off[0, FLOOR] -= 3 / (9 * 13)  # ask for 3 fewer floor tiles in level 0
+    off[0, AVATAR] += 3 / (9 * 13)  # ask for 3 more avatars in level 0
+    off[0, FLOOR] -= 3 / (9 * 13)  # (floor and walls take what is left: not counted)
     off[1, ENEMIES[0]] += 2 / (9 * 13)  # and 2 more enemies in level 1
-    assert float(count_loss(x, off, 9, 13)) == pytest.approx((3 + 2) / 16)
+    # 2 levels x 6 counted tiles (avatar, key, door, three enemies)
+    assert float(count_loss(x, off, 9, 13)) == pytest.approx((3 + 2) / 12)
     # through the straight-through one-hots, the loss moves every layer of G
     cfg = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
     G = LevelGenerator(cfg)
@@ -117,6 +120,17 @@ def test_count_weight_trains_and_needs_a_conditional_model() -> None:
         LevelRunConfig(model=ModelConfig(conditional=False), train=TrainConfig(count_weight=1.0))
     with pytest.raises(SaganError, match="count_weight"):
         TrainConfig(count_weight=-1.0)
+    # the condition at G's input too: z and the embedding, concatenated
+    wide = dataclasses.replace(cfg.model, condition_input=True)
+    G = LevelGenerator(wide)
+    c = torch.from_numpy(condition_vectors(LEVELS[:3]))
+    assert G(torch.randn(3, 8), c).shape == (3, 8, 16, 16)
+    assert G.body[0].in_channels == 8 + 4  # z_dim + embed
+    G(torch.randn(3, 8), c).square().sum().backward()
+    assert G.condition_in is not None
+    assert all(float(p.grad.abs().sum()) > 0 for p in G.condition_in.parameters())
+    with pytest.raises(SaganError, match="condition_input needs a conditional model"):
+        ModelConfig(conditional=False, condition_input=True)
 
 
 def test_conditions_and_requests() -> None:

@@ -34,6 +34,10 @@ class ModelConfig:
     """Width of the condition embedding concatenated with the attention output."""
     attention: bool = True
     conditional: bool = True
+    condition_input: bool = False
+    """Our addition to the paper (off by default): G also gets the condition's embedding
+    concatenated with z at its input, so that it can plan the whole level for the counts;
+    the paper's only entry point is the last layer, a spatially uniform bias."""
     height: int | None = None
     """Level rows, from the data."""
     width: int | None = None
@@ -42,6 +46,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for name in ("z_dim", "ch", "embed"):
             check_positive(f"model.{name}", getattr(self, name))
+        if self.condition_input and not self.conditional:
+            raise SaganError("model.condition_input needs a conditional model")
         if self.attention and self.ch < 8:
             raise SaganError("model.ch: self-attention needs ch >= 8 (C/8 key channels)")
 

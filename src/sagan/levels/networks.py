@@ -65,7 +65,9 @@ class LevelGenerator(nn.Module):
         canvas = cfg.canvas
         n = doublings(canvas)
         widths = [cfg.ch * 2 ** (n - i) for i in range(n + 1)]  # e.g. 4ch, 2ch, ch
-        layers: list[nn.Module] = [sn_conv_transpose2d(cfg.z_dim, widths[0], 4)]
+        z_in = cfg.z_dim + (cfg.embed if cfg.condition_input else 0)
+        self.condition_in = sn_linear(NUM_TILES, cfg.embed) if cfg.condition_input else None
+        layers: list[nn.Module] = [sn_conv_transpose2d(z_in, widths[0], 4)]
         for w_in, w_out in itertools.pairwise(widths):
             layers += [nn.BatchNorm2d(w_in), nn.ReLU(), sn_conv_transpose2d(w_in, w_out, 4, 2, 1)]
         layers += [nn.BatchNorm2d(cfg.ch), nn.ReLU()]
@@ -82,7 +84,11 @@ class LevelGenerator(nn.Module):
     ) -> torch.Tensor:
         """``hard``: one-hot tiles forward, softmax gradients backward (straight-through), so
         that D sees generated levels exactly as they decode, as it sees real ones."""
-        h = self.body(z[:, :, None, None])  # (B, z_dim, 1, 1) -> (B, ch, S, S)
+        if self.condition_in is not None:
+            if c is None:
+                raise ValueError("this generator is conditional: pass a condition vector")
+            z = torch.cat([z, torch.relu(self.condition_in(c))], dim=1)  # (B, z_dim + embed)
+        h = self.body(z[:, :, None, None])  # (B, z_in, 1, 1) -> (B, ch, S, S)
         for attn in self.attention.values():
             h = attn(h)
         if self.condition is not None:

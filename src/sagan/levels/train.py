@@ -37,6 +37,7 @@ from sagan.levels.networks import LevelDiscriminator, LevelGenerator
 from sagan.levels.novelty import hamming_to_nearest
 from sagan.levels.playability import check_playable
 from sagan.levels.render import render_levels
+from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, KEY
 from sagan.losses import d_hinge, g_hinge
 from sagan.nn import attention_gammas
 from sagan.training import (
@@ -65,6 +66,9 @@ KIND = "levels"
 """The ``kind`` tag of level checkpoints."""
 
 _EMA_DECAY = 0.999
+
+COUNTED = (AVATAR, KEY, DOOR, *ENEMIES)
+"""The tiles :func:`count_loss` counts."""
 
 
 @dataclass
@@ -120,8 +124,8 @@ def build_state(cfg: LevelRunConfig, levels: np.ndarray) -> LevelState:
 def count_loss(
     tiles: torch.Tensor, condition: torch.Tensor, height: int, width: int
 ) -> torch.Tensor:
-    """Mean absolute difference, in tiles, between the tile counts of generated levels and
-    the counts their conditions ask for.
+    """Mean absolute difference, in tiles, between the counts of avatars, keys, doors and
+    each enemy kind in generated levels and the counts their conditions ask for.
 
     Args:
         tiles: G's output ``(B, 8, S, S)``; with straight-through one-hots, the forward
@@ -129,7 +133,8 @@ def count_loss(
         condition: shares ``(B, 8)`` (counts / area, :mod:`sagan.levels.conditions`).
     """
     made = tiles[:, :, :height, :width].sum(dim=(2, 3))  # (B, 8): counts in the level's area
-    return (made - condition * (height * width)).abs().mean()
+    rare = list(COUNTED)  # walls and floor take whatever is left
+    return (made[:, rare] - condition[:, rare] * (height * width)).abs().mean()
 
 
 def train_step(state: LevelState) -> dict[str, float]:
