@@ -59,11 +59,16 @@ def _train(args: argparse.Namespace) -> int:
     from sagan.levels.train import train_levels
 
     if args.resume is not None:
-        given = [f for f in ("levels", "variant", "config", "out") if getattr(args, f)]
+        given = [
+            f
+            for f in ("levels", "variant", "config", "out", "count_weight", "condition_input")
+            if getattr(args, f)
+        ]
         if given:
+            flag = given[0].replace("_", "-")
             raise SaganError(
-                f"--{given[0]} cannot change a resumed run; only --steps can (it is fixed by "
-                "the checkpoint)"
+                f"--{flag} cannot change a resumed run; only --steps can (it is fixed by the "
+                "checkpoint)"
             )
         run = train_levels(resume=args.resume, steps=args.steps, progress=not args.no_progress)
         print(f"run folder: {run}")
@@ -88,6 +93,8 @@ def _train(args: argparse.Namespace) -> int:
         flags["bootstrap"]["min_distance"] = args.min_distance
     if args.no_bootstrap:
         flags["bootstrap"]["every"] = 0
+    if args.condition_input:
+        flags["model"]["condition_input"] = True
     cfg = LevelRunConfig.from_dict(merge(data, flags))
     run = train_levels(cfg, out=args.out, runs_root=args.runs, progress=not args.no_progress)
     print(f"run folder: {run}")
@@ -169,6 +176,11 @@ def register(commands: Any) -> None:
         type=float,
         help="auxiliary loss pulling G's tile counts to its condition (0, as the paper; "
         "our addition, cesagan only)",
+    )
+    t.add_argument(
+        "--condition-input",
+        action="store_true",
+        help="also feed the condition's embedding to G's input (our addition, cesagan only)",
     )
     t.add_argument("--bootstrap-every", type=int, metavar="K", help="steps between rounds (100)")
     t.add_argument("--bootstrap-samples", type=int, metavar="M", help="levels per round (64)")
