@@ -391,7 +391,13 @@ def real_people(data: PoseDataConfig) -> tuple[People, People]:
     """(training, validation) people of real annotations (see :class:`PoseDataConfig`)."""
     train = read_annotations(data.annotations, lsp_split="train")
     if data.val_annotations:
-        return train, read_annotations(data.val_annotations, lsp_split="test")
+        val = read_annotations(data.val_annotations, lsp_split="test")
+        if train and val and len(val[0].joints) != len(train[0].joints):
+            raise SaganError(
+                f"the validation annotations have {len(val[0].joints)} joints but the "
+                f"training ones {len(train[0].joints)}; validate MPII on MPII and LSP on LSP"
+            )
+        return train, val
     if annotation_format(data.annotations) == "lsp":
         test = read_annotations(data.annotations, lsp_split="test")
         if test:  # LSP's standard halves; LSP-extended has no test half
@@ -406,11 +412,6 @@ def datasets(cfg: PoseRunConfig) -> tuple[PoseDataset, PoseDataset]:
         train = SyntheticPoseDataset(t.train_size, t.resolution, t.heatmap, seed=t.seed)
         return train, validation_set(cfg, t.eval_n)
     people, val = real_people(d)
-    if people and val and len(val[0].joints) != len(people[0].joints):
-        raise SaganError(
-            f"the validation annotations have {len(val[0].joints)} joints but the training "
-            f"ones {len(people[0].joints)}; validate MPII on MPII and LSP on LSP"
-        )
     return (
         AnnotatedPoseDataset(people, d.images, t.resolution, t.heatmap, seed=t.seed),
         AnnotatedPoseDataset(val, d.images, t.resolution, t.heatmap),
@@ -423,4 +424,5 @@ def validation_set(cfg: PoseRunConfig, n: int) -> PoseDataset:
     t = cfg.train
     if cfg.data.synthetic:
         return SyntheticPoseDataset(n, t.resolution, t.heatmap, seed=10_000 + t.seed)
-    return datasets(cfg)[1]
+    _, val = real_people(cfg.data)  # only the held-out images need to exist
+    return AnnotatedPoseDataset(val, cfg.data.images, t.resolution, t.heatmap)
