@@ -31,15 +31,16 @@ from sagan.levels.evaluate import evaluate_levels, load_level_gan
 from sagan.levels.train import train_levels
 
 ARMS = {
-    "dcgan": (False, False, False, False),
-    "sagan": (True, False, False, False),
-    "cesagan": (True, True, False, False),
-    "cesagan+count": (True, True, False, True),
-    "cesagan+input": (True, True, True, False),
-    "cesagan+input+count": (True, True, True, True),
+    "dcgan": (False, False, False, False, False),
+    "sagan": (True, False, False, False, False),
+    "cesagan": (True, True, False, False, False),
+    "cesagan+count": (True, True, False, True, False),
+    "cesagan+input": (True, True, True, False, False),
+    "cesagan+input+count": (True, True, True, True, False),
+    "cesagan+counts": (True, True, False, False, True),
 }
-"""Model -> (self-attention, conditioning, condition also at G's input, count loss); the
-last three are our additions to the paper."""
+"""Model -> (self-attention, conditioning, condition also at G's input, count loss, condition
+embedded as counts); the arms after ``cesagan`` are our additions to the paper."""
 
 COLUMNS = (
     ("playable", "playable %"),
@@ -54,10 +55,14 @@ COLUMNS = (
 
 
 def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> dict[str, object]:
-    attention, conditional, at_input, count = ARMS[variant]
+    attention, conditional, at_input, count, as_counts = ARMS[variant]
     cfg = LevelRunConfig(
         model=ModelConfig(
-            ch=args.ch, attention=attention, conditional=conditional, condition_input=at_input
+            ch=args.ch,
+            attention=attention,
+            conditional=conditional,
+            condition_input=at_input,
+            condition_counts=as_counts,
         ),
         train=TrainConfig(
             count_weight=args.count_weight if count else 0.0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,27 @@ def test_count_weight_trains_and_needs_a_conditional_model() -> None:
     assert all(float(p.grad.abs().sum()) > 0 for p in G.condition_in.parameters())
     with pytest.raises(SaganError, match="condition_input needs a conditional model"):
         ModelConfig(conditional=False, condition_input=True)
+
+
+def test_condition_counts_give_the_embedding_a_usable_signal() -> None:
+    """With spectral norm, the embedding moves by at most the input's change: one enemy more
+    is 1/117 in shares, log(3/2) ~ 0.4 in log counts (2 -> 3 enemies)."""
+    from sagan.levels.networks import _condition_features
+
+    shares = torch.from_numpy(condition_vectors(LEVELS[:1]))  # (1, 8)
+    more = shares.clone()
+    more[0, ENEMIES[0]] += 1 / 117
+    plain = ModelConfig(height=9, width=13)
+    counts = dataclasses.replace(plain, condition_counts=True)
+    d_plain = (_condition_features(plain, more) - _condition_features(plain, shares)).norm()
+    d_counts = (_condition_features(counts, more) - _condition_features(counts, shares)).norm()
+    assert float(d_plain) == pytest.approx(1 / 117, rel=1e-4)
+    n = float(shares[0, ENEMIES[0]] * 117)
+    assert float(d_counts) == pytest.approx(math.log((n + 2) / (n + 1)), rel=1e-4)
+    G = LevelGenerator(counts)
+    assert G(torch.randn(2, 32), shares.repeat(2, 1)).shape == (2, 8, 16, 16)
+    with pytest.raises(SaganError, match="condition_counts needs a conditional model"):
+        ModelConfig(conditional=False, condition_counts=True)
 
 
 def test_conditions_and_requests() -> None:

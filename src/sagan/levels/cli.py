@@ -61,7 +61,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         given = [
             f
-            for f in ("levels", "variant", "config", "out", "count_weight", "condition_input")
+            for f in (
+                "levels",
+                "variant",
+                "config",
+                "out",
+                "count_weight",
+                "condition_input",
+                "condition_counts",
+            )
             if getattr(args, f)
         ]
         if given:
@@ -95,6 +103,8 @@ def _train(args: argparse.Namespace) -> int:
         flags["bootstrap"]["every"] = 0
     if args.condition_input:
         flags["model"]["condition_input"] = True
+    if args.condition_counts:
+        flags["model"]["condition_counts"] = True
     cfg = LevelRunConfig.from_dict(merge(data, flags))
     run = train_levels(cfg, out=args.out, runs_root=args.runs, progress=not args.no_progress)
     print(f"run folder: {run}")
@@ -181,6 +191,12 @@ def register(commands: Any) -> None:
         "--condition-input",
         action="store_true",
         help="also feed the condition's embedding to G's input (our addition, cesagan only)",
+    )
+    t.add_argument(
+        "--condition-counts",
+        action="store_true",
+        help="embed the condition as log(1 + tile count) instead of tile shares (our "
+        "addition, cesagan only; see the README's measurements)",
     )
     t.add_argument("--bootstrap-every", type=int, metavar="K", help="steps between rounds (100)")
     t.add_argument("--bootstrap-samples", type=int, metavar="M", help="levels per round (64)")

@@ -38,6 +38,10 @@ class ModelConfig:
     """Our addition to the paper (off by default): G also gets the condition's embedding
     concatenated with z at its input, so that it can plan the whole level for the counts;
     the paper's only entry point is the last layer, a spatially uniform bias."""
+    condition_counts: bool = False
+    """Our addition (off by default): embed the condition as log(1 + tile count) instead of
+    tile shares. With spectral norm on the embedding, a share difference of one tile (1/117
+    for Zelda) can hardly move it."""
     height: int | None = None
     """Level rows, from the data."""
     width: int | None = None
@@ -46,6 +50,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for name in ("z_dim", "ch", "embed"):
             check_positive(f"model.{name}", getattr(self, name))
+        if self.condition_counts and not self.conditional:
+            raise SaganError("model.condition_counts needs a conditional model")
         if self.condition_input and not self.conditional:
             raise SaganError("model.condition_input needs a conditional model")
         if self.attention and self.ch < 8:

@@ -43,15 +43,27 @@ def doublings(canvas: int) -> int:
     return int(math.log2(canvas)) - 2
 
 
+def _condition_features(cfg: ModelConfig, c: torch.Tensor) -> torch.Tensor:
+    """What the condition embedding sees: the tile shares as in the paper, or with
+    ``condition_counts`` log(1 + count). Spectral norm keeps the embedding 1-Lipschitz, so
+    one enemy more, a share difference of 1/117, moves it by at most 1/117: too little for G
+    to act on; in log counts, one enemy more (2 -> 3) is 0.29."""
+    if not cfg.condition_counts:
+        return c
+    assert cfg.height is not None and cfg.width is not None
+    return torch.log1p(c * (cfg.height * cfg.width))
+
+
 class _Condition(nn.Module):
     """A fully connected embedding of the condition vector, broadcast over a feature map."""
 
-    def __init__(self, cond_dim: int, embed: int) -> None:
+    def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.fc = sn_linear(cond_dim, embed)
+        self.cfg = cfg
+        self.fc = sn_linear(NUM_TILES, cfg.embed)
 
     def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        e = torch.relu(self.fc(c))  # (B, embed)
+        e = torch.relu(self.fc(_condition_features(self.cfg, c)))  # (B, embed)
         e = e[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])  # (B, embed, H, W)
         return torch.cat([h, e], dim=1)  # (B, C + embed, H, W)
 
@@ -75,7 +87,7 @@ class LevelGenerator(nn.Module):
         self.attention = nn.ModuleDict(
             {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
         )
-        self.condition = _Condition(NUM_TILES, cfg.embed) if cfg.conditional else None
+        self.condition = _Condition(cfg) if cfg.conditional else None
         width = cfg.ch + (cfg.embed if cfg.conditional else 0)
         self.out = sn_conv_transpose2d(width, NUM_TILES, 1)
 
@@ -87,7 +99,8 @@ class LevelGenerator(nn.Module):
         if self.condition_in is not None:
             if c is None:
                 raise ValueError("this generator is conditional: pass a condition vector")
-            z = torch.cat([z, torch.relu(self.condition_in(c))], dim=1)  # (B, z_dim + embed)
+            e = torch.relu(self.condition_in(_condition_features(self.cfg, c)))  # (B, embed)
+            z = torch.cat([z, e], dim=1)  # (B, z_dim + embed)
         h = self.body(z[:, :, None, None])  # (B, z_in, 1, 1) -> (B, ch, S, S)
         for attn in self.attention.values():
             h = attn(h)
@@ -114,7 +127,7 @@ class LevelDiscriminator(nn.Module):
         self.attention = nn.ModuleDict(
             {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
         )
-        self.condition = _Condition(NUM_TILES, cfg.embed) if cfg.conditional else None
+        self.condition = _Condition(cfg) if cfg.conditional else None
         width = cfg.ch + (cfg.embed if cfg.conditional else 0)
         self.mix = sn_conv2d(width, cfg.ch, 1)
         n = doublings(canvas)
