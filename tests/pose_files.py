@@ -29,7 +29,7 @@ def write_mpii_mat(
     with the release's quirks: points out of order, ``is_visible`` as a string, a number or
     empty; a person without joints beside the first; then ``lone.jpg`` (a person with one
     point, one point without an id and a person without a vertical centre), an image without
-    people and a test image without joints."""
+    people and a test image without joints (those three images only with ``extra``)."""
     annolist, train = [], []
     for k, (p, box) in enumerate(zip(people, boxes, strict=True)):
         visible_kinds = ["1", 1, np.zeros((0, 0)), "0"]
