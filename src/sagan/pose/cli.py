@@ -73,7 +73,7 @@ def _eval(args: argparse.Namespace) -> int:
     values = evaluate_pose(G, data, n=n, flip=not args.no_flip)
     metric = "PCK@0.2" if data.joints == 14 else "PCKh@0.5"
     note = ""
-    if getattr(data, "estimated_reference", False):
+    if data.estimated_reference:
         note = " (head sizes estimated: these annotations have no head boxes; not official)"
     print(f"{metric} on {min(n, len(data))} people{note}", file=sys.stderr)
     if args.json:

@@ -30,7 +30,7 @@ from sagan.pose.heatmaps import gaussian_heatmaps
 from sagan.pose.joints import LSP_JOINTS, LSP_SWAP, MPII_SWAP
 from sagan.pose.metrics import head_size_from_box, torso_size
 from sagan.pose.synthetic import render_person
-from sagan.pose.transforms import PADDING, crop_person
+from sagan.pose.transforms import PADDING, crop_person, flip_joints
 
 __all__ = ["AnnotatedPoseDataset", "PoseSample", "SyntheticPoseDataset"]
 
@@ -61,6 +61,8 @@ class SyntheticPoseDataset(torch.utils.data.Dataset[PoseSample]):
 
     joints = 16
     swap = MPII_SWAP
+    estimated_reference = False
+    """Head sizes come from each figure's exact head box."""
 
     def __init__(
         self, n: int, resolution: int = 64, heatmap: int = 16, seed: int = 0, sigma: float = 1.0
@@ -199,7 +201,7 @@ class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
                 swap=self.swap,
             )
         # score every annotated joint, also one the crop cut off (its target map stays empty)
-        annotated = p.visible[list(self.swap)] if flip else p.visible
+        annotated = flip_joints(p.visible, self.swap) if flip else p.visible
         zoom = self.resolution / side  # image pixels -> crop pixels
         ref = self._reference(p) * zoom
         sigma = max(self.heatmap / 64, SIGMA_FLOOR)  # sigma 1 at 64x64 maps
