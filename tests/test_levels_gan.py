@@ -21,8 +21,14 @@ from sagan.levels.encoding import encode, tile_counts
 from sagan.levels.evaluate import evaluate_levels, load_level_gan
 from sagan.levels.networks import LevelDiscriminator, LevelGenerator
 from sagan.levels.tiles import AVATAR, ENEMIES, FLOOR, TILES
-from sagan.levels.train import bootstrap, build_state, count_loss, train_levels, train_step
-from sagan.nn import SelfAttention2d, spectrally_normalised
+from sagan.levels.train import (
+    bootstrap,
+    build_state,
+    count_loss,
+    train_levels,
+    train_step,
+)
+from sagan.nn import SelfAttention2d, VectorConditionalBatchNorm2d, spectrally_normalised
 from sagan.training import find_checkpoints, load_checkpoint
 
 LEVELS = np.stack([lv for _, lv in load_levels()])  # (8, 9, 13)
@@ -137,6 +143,48 @@ def test_count_weight_trains_and_needs_a_conditional_model() -> None:
     assert all(float(p.grad.abs().sum()) > 0 for p in G.condition_in.parameters())
     with pytest.raises(SaganError, match="condition_input needs a conditional model"):
         ModelConfig(conditional=False, condition_input=True)
+
+
+def test_condition_norm_lets_every_layer_of_g_see_the_condition() -> None:
+    torch.manual_seed(0)
+    plain = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
+    cfg = dataclasses.replace(plain, condition_norm=True, condition_counts=True)
+    G = LevelGenerator(cfg)
+    norms = [m for m in G.body if isinstance(m, VectorConditionalBatchNorm2d)]
+    bns = [m for m in LevelGenerator(plain).body if isinstance(m, nn.BatchNorm2d)]
+    assert len(norms) == len(bns) == 3  # 16x16 canvas: 4x4, 8x8 and 16x16
+    # every conv / linear is spectrally normalised except the norms' gain and bias maps
+    tables = {id(t) for m in norms for t in (m.gain, m.bias)}
+    layers = [
+        m
+        for m in G.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and id(m) not in tables
+    ]
+    assert len(list(spectrally_normalised(G))) == len(layers)
+    z = torch.randn(2, 8)
+    c = torch.from_numpy(condition_vectors(LEVELS[:2]))  # two levels' conditions
+    seen: list[torch.Tensor] = []  # what reaches the last layer's concatenation: body + attention
+    assert G.condition is not None
+    G.condition.register_forward_hook(lambda m, args, out: seen.append(args[0]))
+
+    def body(cond: torch.Tensor) -> torch.Tensor:
+        G(z, cond)
+        return seen.pop()
+
+    # fresh, the norms are plain BatchNorm: before the last layer nothing depends on c
+    torch.testing.assert_close(body(c[[0, 0]]), body(c[[0, 1]]))
+    with torch.no_grad():
+        for m in norms:
+            m.gain.weight.normal_()
+    same, other = body(c[[0, 0]]), body(c[[0, 1]])
+    # BatchNorm mixes the batch, so compare the whole map: it now moves with the condition
+    assert not torch.allclose(same, other)
+    G.eval()  # running statistics: each row depends on its own condition only
+    same, other = body(c[[0, 0]]), body(c[[0, 1]])
+    torch.testing.assert_close(same[0], other[0])
+    assert not torch.allclose(same[1], other[1])
+    with pytest.raises(SaganError, match="condition_norm needs a conditional model"):
+        ModelConfig(conditional=False, condition_norm=True)
 
 
 def test_condition_counts_give_the_embedding_a_usable_signal() -> None:
@@ -312,6 +360,28 @@ def test_cli_train_generate_eval(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["levels", "train", "--resume", str(run), "--variant", "sagan"]) == 2
     assert "--variant cannot change a resumed run" in capsys.readouterr().err
     assert main(["levels", "train", "--variant", "gan", "--out", str(tmp_path / "y")]) == 2
+
+
+def test_cli_conditioning_flags_reach_the_run_and_resume_keeps_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    run = tmp_path / "run"
+    args = ["--steps", "2", "--batch-size", "4", "--ch", "8", "--z-dim", "8", "--no-progress"]
+    flags = ["--condition-norm", "--condition-counts", "--count-weight", "0.1"]
+    assert main(["levels", "train", "--out", str(run), *args, *flags]) == 0
+    written = yaml.safe_load((run / "config.yaml").read_text())
+    assert written["model"]["condition_norm"] and written["model"]["condition_counts"]
+    assert written["train"]["count_weight"] == 0.1
+    gan = load_level_gan(run)
+    assert any(isinstance(m, VectorConditionalBatchNorm2d) for m in gan.G.modules())
+    levels, asked = gan.generate(4, {"enemies": 1})
+    assert levels.shape == (4, 9, 13) and asked is not None
+    assert (asked[:, list(ENEMIES)].sum(1) == 1).all()
+    capsys.readouterr()
+    assert main(["levels", "train", "--resume", str(run), "--condition-norm"]) == 2
+    assert "--condition-norm cannot change a resumed run" in capsys.readouterr().err
 
 
 def test_evaluate_counts_playable_unique_and_novel() -> None:

@@ -11,7 +11,12 @@ from torch import nn
 from sagan.errors import SaganError
 from sagan.images.config import ModelConfig
 from sagan.images.networks import ARCHITECTURES, build_discriminator, build_generator
-from sagan.nn import ConditionalBatchNorm2d, SelfAttention2d, spectrally_normalised
+from sagan.nn import (
+    ConditionalBatchNorm2d,
+    SelfAttention2d,
+    VectorConditionalBatchNorm2d,
+    spectrally_normalised,
+)
 
 CASES = [
     ("dcgan", 32, (16,)),
@@ -169,6 +174,24 @@ def test_conditional_bn_starts_as_plain_bn_and_is_per_class() -> None:
     out = cbn(x, y)
     torch.testing.assert_close(out[1], bn(x)[1] * 2 + 0.5)
     torch.testing.assert_close(out[0], bn(x)[0])
+
+
+def test_vector_conditional_bn_starts_as_plain_bn_and_follows_the_condition() -> None:
+    torch.manual_seed(0)
+    vbn, bn = VectorConditionalBatchNorm2d(4, 3), nn.BatchNorm2d(4)
+    x, c = torch.randn(6, 4, 5, 5), torch.randn(6, 3)
+    torch.testing.assert_close(vbn(x, c), bn(x))
+    with torch.no_grad():
+        vbn.gain.weight.zero_()
+        vbn.gain.weight[2, 0] = 1.0  # channel 2's gain: 1 + c[:, 0]
+        vbn.bias.bias.fill_(0.25)
+    out, ref = vbn(x, c), bn(x)
+    torch.testing.assert_close(out[:, 2], ref[:, 2] * (1 + c[:, 0, None, None]) + 0.25)
+    torch.testing.assert_close(out[:, 0], ref[:, 0] + 0.25)
+    out.square().sum().backward()
+    assert all(float(p.grad.abs().sum()) > 0 for p in (vbn.gain.weight, vbn.bias.bias))
+    with pytest.raises(ValueError, match="cond_dim"):
+        VectorConditionalBatchNorm2d(4, 0)
 
 
 def test_spectral_norm_stays_float32_under_autocast() -> None:

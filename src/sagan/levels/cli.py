@@ -69,6 +69,7 @@ def _train(args: argparse.Namespace) -> int:
                 "count_weight",
                 "condition_input",
                 "condition_counts",
+                "condition_norm",
             )
             if getattr(args, f)
         ]
@@ -90,7 +91,8 @@ def _train(args: argparse.Namespace) -> int:
         flags["model"] |= {"attention": attention, "conditional": conditional}
     if args.levels is not None:
         flags["levels"] = str(args.levels)
-    for name in ("steps", "batch_size", "seed", "lr_g", "lr_d", "ch", "z_dim", "count_weight"):
+    train_flags = ("steps", "batch_size", "seed", "lr_g", "lr_d", "count_weight")
+    for name in (*train_flags, "ch", "z_dim"):
         value = getattr(args, name)
         if value is not None:
             flags["model" if name in ("ch", "z_dim") else "train"][name] = value
@@ -105,6 +107,8 @@ def _train(args: argparse.Namespace) -> int:
         flags["model"]["condition_input"] = True
     if args.condition_counts:
         flags["model"]["condition_counts"] = True
+    if args.condition_norm:
+        flags["model"]["condition_norm"] = True
     cfg = LevelRunConfig.from_dict(merge(data, flags))
     run = train_levels(cfg, out=args.out, runs_root=args.runs, progress=not args.no_progress)
     print(f"run folder: {run}")
@@ -197,6 +201,12 @@ def register(commands: Any) -> None:
         action="store_true",
         help="embed the condition as log(1 + tile count) instead of tile shares (our "
         "addition, cesagan only; see the README's measurements)",
+    )
+    t.add_argument(
+        "--condition-norm",
+        action="store_true",
+        help="G's BatchNorms take gain and bias from the condition (our addition, cesagan "
+        "only; see the README's measurements)",
     )
     t.add_argument("--bootstrap-every", type=int, metavar="K", help="steps between rounds (100)")
     t.add_argument("--bootstrap-samples", type=int, metavar="M", help="levels per round (64)")

@@ -42,6 +42,10 @@ class ModelConfig:
     """Our addition (off by default): embed the condition as log(1 + tile count) instead of
     tile shares. With spectral norm on the embedding, a share difference of one tile (1/117
     for Zelda) can hardly move it."""
+    condition_norm: bool = False
+    """Our addition (off by default): G's BatchNorms take their gain and bias from the
+    condition (:class:`~sagan.nn.VectorConditionalBatchNorm2d`, like SAGAN's class-conditional
+    BatchNorm), so that every layer of G, not only the last, sees the counts asked for."""
     height: int | None = None
     """Level rows, from the data."""
     width: int | None = None
@@ -52,6 +56,8 @@ class ModelConfig:
             check_positive(f"model.{name}", getattr(self, name))
         if self.condition_counts and not self.conditional:
             raise SaganError("model.condition_counts needs a conditional model")
+        if self.condition_norm and not self.conditional:
+            raise SaganError("model.condition_norm needs a conditional model")
         if self.condition_input and not self.conditional:
             raise SaganError("model.condition_input needs a conditional model")
         if self.attention and self.ch < 8:

@@ -18,7 +18,10 @@ Discriminator ``(x (B, 8, S, S), c (B, 8)) -> (B,)`` scores:
       -> [4x4 stride-2 conv, LeakyReLU] ... -> (B, 4ch, 4, 4) -> linear -> score
 
 as the paper describes: 1x1 convolutions in D, 1x1 transposed convolutions in G, and the
-condition's embedding concatenated with the self-attention feature map in both. Switching off
+condition's embedding concatenated with the self-attention feature map in both. With
+``condition_norm`` (our addition), G's BatchNorms also take their gain and bias from the
+condition, as SAGAN's class-conditional BatchNorm does from a label, so that every layer of G,
+not only the last, can act on the counts asked for. Switching off
 ``attention`` and ``conditional`` gives the plain DCGAN-style level GAN of MarioGAN/DagstuhlGAN
 (same convolutional stack); ``attention`` alone is SAGAN without conditioning.
 """
@@ -33,7 +36,13 @@ from torch import nn
 
 from sagan.levels.config import ModelConfig
 from sagan.levels.encoding import NUM_TILES
-from sagan.nn import SelfAttention2d, sn_conv2d, sn_conv_transpose2d, sn_linear
+from sagan.nn import (
+    SelfAttention2d,
+    VectorConditionalBatchNorm2d,
+    sn_conv2d,
+    sn_conv_transpose2d,
+    sn_linear,
+)
 
 __all__ = ["LevelDiscriminator", "LevelGenerator", "doublings"]
 
@@ -81,8 +90,8 @@ class LevelGenerator(nn.Module):
         self.condition_in = sn_linear(NUM_TILES, cfg.embed) if cfg.condition_input else None
         layers: list[nn.Module] = [sn_conv_transpose2d(z_in, widths[0], 4)]
         for w_in, w_out in itertools.pairwise(widths):
-            layers += [nn.BatchNorm2d(w_in), nn.ReLU(), sn_conv_transpose2d(w_in, w_out, 4, 2, 1)]
-        layers += [nn.BatchNorm2d(cfg.ch), nn.ReLU()]
+            layers += [self._norm(w_in), nn.ReLU(), sn_conv_transpose2d(w_in, w_out, 4, 2, 1)]
+        layers += [self._norm(cfg.ch), nn.ReLU()]
         self.body = nn.Sequential(*layers)
         self.attention = nn.ModuleDict(
             {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
@@ -91,22 +100,34 @@ class LevelGenerator(nn.Module):
         width = cfg.ch + (cfg.embed if cfg.conditional else 0)
         self.out = sn_conv_transpose2d(width, NUM_TILES, 1)
 
+    def _norm(self, width: int) -> nn.Module:
+        if self.cfg.condition_norm:
+            return VectorConditionalBatchNorm2d(width, NUM_TILES)
+        return nn.BatchNorm2d(width)
+
     def forward(
         self, z: torch.Tensor, c: torch.Tensor | None = None, *, hard: bool = False
     ) -> torch.Tensor:
         """``hard``: one-hot tiles forward, softmax gradients backward (straight-through), so
         that D sees generated levels exactly as they decode, as it sees real ones."""
+        if self.cfg.conditional and c is None:
+            raise ValueError("this generator is conditional: pass a condition vector")
         if self.condition_in is not None:
-            if c is None:
-                raise ValueError("this generator is conditional: pass a condition vector")
+            assert c is not None
             e = torch.relu(self.condition_in(_condition_features(self.cfg, c)))  # (B, embed)
             z = torch.cat([z, e], dim=1)  # (B, z_dim + embed)
-        h = self.body(z[:, :, None, None])  # (B, z_in, 1, 1) -> (B, ch, S, S)
+        h = z[:, :, None, None]  # (B, z_in, 1, 1)
+        features = None if c is None else _condition_features(self.cfg, c)  # (B, 8)
+        for layer in self.body:  # -> (B, ch, S, S)
+            if isinstance(layer, VectorConditionalBatchNorm2d):
+                assert features is not None
+                h = layer(h, features)
+            else:
+                h = layer(h)
         for attn in self.attention.values():
             h = attn(h)
         if self.condition is not None:
-            if c is None:
-                raise ValueError("this generator is conditional: pass a condition vector")
+            assert c is not None
             h = self.condition(h, c)  # (B, ch + embed, S, S)
         probs = torch.softmax(self.out(h), dim=1)  # (B, 8, S, S)
         if not hard:

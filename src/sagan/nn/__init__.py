@@ -2,7 +2,7 @@
 
 from sagan.nn.attention import SelfAttention2d, attention_gammas
 from sagan.nn.blocks import DBlock, GBlock
-from sagan.nn.norm import ConditionalBatchNorm2d
+from sagan.nn.norm import ConditionalBatchNorm2d, VectorConditionalBatchNorm2d
 from sagan.nn.spectral import (
     maybe_spectral_norm,
     sn_conv2d,
@@ -17,6 +17,7 @@ __all__ = [
     "DBlock",
     "GBlock",
     "SelfAttention2d",
+    "VectorConditionalBatchNorm2d",
     "attention_gammas",
     "maybe_spectral_norm",
     "sn_conv2d",
