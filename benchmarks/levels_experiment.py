@@ -30,17 +30,26 @@ from sagan.levels.config import BootstrapConfig, LevelRunConfig, ModelConfig, Tr
 from sagan.levels.evaluate import evaluate_levels, load_level_gan
 from sagan.levels.train import train_levels
 
-ARMS = {
-    "dcgan": (False, False, False, False, False),
-    "sagan": (True, False, False, False, False),
-    "cesagan": (True, True, False, False, False),
-    "cesagan+count": (True, True, False, True, False),
-    "cesagan+input": (True, True, True, False, False),
-    "cesagan+input+count": (True, True, True, True, False),
-    "cesagan+counts": (True, True, False, False, True),
+PAPER = {"dcgan": {"attention": False, "conditional": False}, "sagan": {"conditional": False}}
+"""The paper's baselines, as ModelConfig overrides; ``cesagan`` is ModelConfig's default."""
+
+ARMS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
+    "dcgan": (PAPER["dcgan"], {}),
+    "sagan": (PAPER["sagan"], {}),
+    "cesagan": ({}, {}),
+    "cesagan+count": ({}, {"count_weight": None}),
+    "cesagan+input": ({"condition_input": True}, {}),
+    "cesagan+input+count": ({"condition_input": True}, {"count_weight": None}),
+    "cesagan+counts": ({"condition_counts": True}, {}),
+    "cesagan+counts+norm": ({"condition_counts": True, "condition_norm": True}, {}),
+    "cesagan+counts+norm+count": (
+        {"condition_counts": True, "condition_norm": True},
+        {"count_weight": None},
+    ),
 }
-"""Model -> (self-attention, conditioning, condition also at G's input, count loss, condition
-embedded as counts); the arms after ``cesagan`` are our additions to the paper."""
+"""Model -> (ModelConfig overrides, TrainConfig overrides); a None weight takes its value from
+the flag of the same name (``--count-weight``). The arms after
+``cesagan`` are our additions to the paper."""
 
 COLUMNS = (
     ("playable", "playable %"),
@@ -55,17 +64,12 @@ COLUMNS = (
 
 
 def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> dict[str, object]:
-    attention, conditional, at_input, count, as_counts = ARMS[variant]
+    model_over, train_over = ARMS[variant]
+    train_over = {k: getattr(args, k) if v is None else v for k, v in train_over.items()}
     cfg = LevelRunConfig(
-        model=ModelConfig(
-            ch=args.ch,
-            attention=attention,
-            conditional=conditional,
-            condition_input=at_input,
-            condition_counts=as_counts,
-        ),
+        model=ModelConfig(ch=args.ch, **model_over),  # type: ignore[arg-type]
         train=TrainConfig(
-            count_weight=args.count_weight if count else 0.0,
+            **train_over,  # type: ignore[arg-type]
             steps=args.steps,
             seed=seed,
             save_every=args.steps,
@@ -88,8 +92,15 @@ def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> di
     values["train_s"] = train_s
     stats = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
     growth = {str(r["step"]): r["train_size"] for r in stats if "train_size" in r}
-    return {"variant": variant, "bootstrap": boot, "seed": seed, "steps": args.steps,
-            "count_weight": cfg.train.count_weight, "values": values, "growth": growth}  # fmt: skip
+    return {
+        "variant": variant,
+        "bootstrap": boot,
+        "seed": seed,
+        "steps": args.steps,
+        "count_weight": cfg.train.count_weight,
+        "values": values,
+        "growth": growth,
+    }
 
 
 def _cell(vals: list[float]) -> str:
@@ -171,6 +182,9 @@ def main() -> None:
     p.add_argument("--ch", type=int, default=32)
     p.add_argument("--bootstrap-every", type=int, default=100)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--first-seed", type=int, default=0, help="seeds FIRST..FIRST+SEEDS-1 (to split a sweep)"
+    )
     p.add_argument("--n", type=int, default=15_000, help="levels generated per model")
     p.add_argument("--variants", default="dcgan,sagan,cesagan", help=", ".join(ARMS))
     p.add_argument("--count-weight", type=float, default=1.0, help="for cesagan+count (1.0)")
@@ -188,7 +202,7 @@ def main() -> None:
     if unknown:
         p.error(f"--variants: unknown {', '.join(sorted(unknown))}; choose from {', '.join(ARMS)}")
     boots = {"both": (False, True), "yes": (True,), "no": (False,)}[args.bootstrap]
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for variant in args.variants.split(","):
             for boot in boots:
                 if (variant, boot, seed) in keys:
