@@ -380,8 +380,47 @@ def test_cli_conditioning_flags_reach_the_run_and_resume_keeps_them(
     assert levels.shape == (4, 9, 13) and asked is not None
     assert (asked[:, list(ENEMIES)].sum(1) == 1).all()
     capsys.readouterr()
+    out = tmp_path / "g"
+    # two steps of training: nowhere near 3 playable levels in 200; one line, nothing written
+    filtered = ["--n", "3", "--playable", "--max-tries", "200", "--out", str(out)]
+    assert main(["levels", "generate", str(run), *filtered]) == 2
+    err = capsys.readouterr().err
+    assert "3 playable levels asked for in 200 generated; raise --max-tries" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+    assert main(["levels", "generate", str(run), "--as-asked", "--out", str(out)]) == 2
+    assert "--as-asked needs --condition" in capsys.readouterr().err
     assert main(["levels", "train", "--resume", str(run), "--condition-norm"]) == 2
     assert "--condition-norm cannot change a resumed run" in capsys.readouterr().err
+
+
+def test_generate_and_test_keeps_only_levels_that_pass() -> None:
+    from sagan.levels.conditions import matches_request
+    from sagan.levels.evaluate import LevelGAN
+
+    cfg = LevelRunConfig(model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13))
+    broken = LEVELS[1].copy()
+    broken[broken == TILES.index("A")] = FLOOR  # no avatar
+    pool = np.stack([LEVELS[0], broken, LEVELS[0], LEVELS[2], LEVELS[3]])
+    enemies = tile_counts(pool)[:, list(ENEMIES)].sum(1)
+
+    def gan() -> LevelGAN:
+        return LevelGAN(_Replay(pool), cfg, LEVELS, LEVELS, 0)
+
+    kept, tried = gan().generate_passing(2, playable=True, batch=2)
+    assert np.array_equal(kept, pool[[0, 2]]) and tried == 4  # broken one skipped
+    kept, tried = gan().generate_passing(3, playable=True, distinct=True, batch=5)
+    assert np.array_equal(kept, pool[[0, 3, 4]]) and tried == 5  # the repeat of 0 skipped
+    k = int(enemies[3])
+    kept, _ = gan().generate_passing(1, {"enemies": k}, as_asked=True, batch=5)
+    assert tile_counts(kept)[:, list(ENEMIES)].sum() == k
+    assert matches_request(tile_counts(pool), {"enemies": k}).tolist() == (enemies == k).tolist()
+    assert matches_request(tile_counts(pool), {"avatar": 0}).tolist() == [0, 1, 0, 0, 0]
+    with pytest.raises(SaganError, match="found only 4 of the 5 playable levels asked for in 5 "):
+        gan().generate_passing(5, playable=True, distinct=False, as_asked=False, max_tries=5)
+    with pytest.raises(SaganError, match="--as-asked needs --condition"):
+        gan().generate_passing(1, as_asked=True)
+    with pytest.raises(SaganError, match="--max-tries"):
+        gan().generate_passing(10, playable=True, max_tries=5)
 
 
 def test_evaluate_counts_playable_unique_and_novel() -> None:

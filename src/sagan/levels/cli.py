@@ -124,7 +124,20 @@ def _generate(args: argparse.Namespace) -> int:
     from sagan.levels.render import render_levels
 
     gan = load_level_gan(args.source)
-    levels, _ = gan.generate(args.n, parse_request(args.condition), seed=args.seed)
+    request = parse_request(args.condition)
+    if args.playable or args.as_asked or args.distinct:
+        levels, tried = gan.generate_passing(
+            args.n,
+            request,
+            seed=args.seed,
+            playable=args.playable,
+            as_asked=args.as_asked,
+            distinct=args.distinct,
+            max_tries=args.max_tries,
+        )
+        print(f"kept {args.n} of {tried} generated levels ({100 * args.n / tried:.1f}%)")
+    else:
+        levels, _ = gan.generate(args.n, request, seed=args.seed)
     with writing(args.out):
         if args.out.suffix.lower() == ".png":
             args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -224,13 +237,25 @@ def register(commands: Any) -> None:
         help="generate levels",
         description="Generate levels with SOURCE's (EMA) generator. --condition fixes tile "
         "counts for a cesagan model, e.g. 'enemies=3' or 'enemy1=2,enemy2=0'; the other "
-        "counts come from random training levels. --out FILE.png draws them; any other --out "
-        "is a folder that gets one level-NNNNN.txt per level.",
+        "counts come from random training levels. --playable, --as-asked and --distinct "
+        "generate and test: levels are drawn until --n pass. --out FILE.png draws them; any "
+        "other --out is a folder that gets one level-NNNNN.txt per level.",
     )
     g.add_argument("source", metavar="SOURCE", help="level run folder or checkpoint")
     g.add_argument("--n", type=int, default=16, help="levels (16)")
     g.add_argument("--condition", help="requested counts, NAME=COUNT[,NAME=COUNT]")
     g.add_argument("--seed", type=int, default=0, help="0")
+    g.add_argument("--playable", action="store_true", help="keep only playable levels")
+    g.add_argument(
+        "--as-asked", action="store_true", help="keep only levels whose counts match --condition"
+    )
+    g.add_argument("--distinct", action="store_true", help="keep no level twice")
+    g.add_argument(
+        "--max-tries",
+        type=int,
+        default=100_000,
+        help="levels to generate at most when filtering (100000)",
+    )
     g.add_argument("--ncol", type=int, default=4, help="levels per row of the PNG (4)")
     g.add_argument("--out", type=Path, required=True, help="FILE.png or a folder")
     g.set_defaults(handler=_generate)

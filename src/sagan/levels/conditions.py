@@ -13,7 +13,14 @@ from sagan.errors import SaganError
 from sagan.levels.encoding import tile_counts
 from sagan.levels.tiles import ENEMIES, FLOOR, NAMES
 
-__all__ = ["REQUEST_NAMES", "condition_vectors", "parse_request", "requested_counts", "shares"]
+__all__ = [
+    "REQUEST_NAMES",
+    "condition_vectors",
+    "matches_request",
+    "parse_request",
+    "requested_counts",
+    "shares",
+]
 
 _ALIASES = {"walls": "wall", "keys": "key", "doors": "door", "goal": "door", "avatars": "avatar"}
 REQUEST_NAMES = (*NAMES, "enemies")
@@ -87,3 +94,14 @@ def requested_counts(
             f"--condition {request}: asks for more tiles than a level of {total} tiles holds"
         )
     return rows
+
+
+def matches_request(counts: np.ndarray, request: dict[str, int]) -> np.ndarray:
+    """``(N,)`` bool: which levels, by their tile counts ``(N, 8)``, have every count that
+    ``request`` fixes (``enemies`` is the three kinds together); the others may be anything."""
+    counts = np.asarray(counts)
+    ok = np.ones(len(counts), dtype=bool)
+    for name, count in request.items():
+        got = counts[:, list(ENEMIES)].sum(1) if name == "enemies" else counts[:, NAMES.index(name)]
+        ok &= got == count
+    return ok

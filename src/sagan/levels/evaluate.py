@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from sagan.errors import SaganError
-from sagan.levels.conditions import requested_counts, shares
+from sagan.levels.conditions import matches_request, requested_counts, shares
 from sagan.levels.config import LevelRunConfig
 from sagan.levels.encoding import tile_counts
 from sagan.levels.networks import LevelGenerator
@@ -66,6 +66,62 @@ class LevelGAN:
             cond = None
         levels = generate_levels(self.G, n, m.height, m.width, m.z_dim, cond, g)
         return levels, asked
+
+    def generate_passing(
+        self,
+        n: int,
+        request: dict[str, int] | None = None,
+        seed: int = 0,
+        *,
+        playable: bool = False,
+        as_asked: bool = False,
+        distinct: bool = False,
+        max_tries: int = 100_000,
+        batch: int = 1000,
+    ) -> tuple[np.ndarray, int]:
+        """Generate and test: ``n`` levels ``(n, H, W)`` that pass the chosen tests, and how
+        many were generated to find them.
+
+        ``playable``: :func:`check_playable`; ``as_asked``: every count ``request`` fixes comes
+        out as asked; ``distinct``: no level repeats another kept one. Raises
+        :class:`SaganError` when ``max_tries`` levels do not hold ``n`` that pass.
+        """
+        if as_asked and not request:
+            raise SaganError("--as-asked needs --condition: there is no request to match")
+        if max_tries < n:
+            raise SaganError(f"--max-tries ({max_tries}) must be at least --n ({n})")
+        kept: list[np.ndarray] = []
+        seen: set[bytes] = set()
+        tried, rounds = 0, 0
+        while len(kept) < n and tried < max_tries:
+            k = min(batch, max_tries - tried)
+            # each round its own stream, derived from (seed, round): no overlap between seeds
+            round_seed = int(np.random.SeedSequence([seed, rounds]).generate_state(1)[0])
+            levels, _ = self.generate(k, request, seed=round_seed)
+            tried, rounds = tried + k, rounds + 1
+            ok = np.ones(k, dtype=bool)
+            if as_asked:
+                assert request is not None
+                ok &= matches_request(tile_counts(levels), request)
+            for level in levels[ok]:
+                if playable and not check_playable(level).playable:
+                    continue
+                if distinct:
+                    key = level.tobytes()
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                kept.append(level)
+                if len(kept) == n:
+                    break
+        if len(kept) < n:
+            wanted = {"playable": playable, "as asked": as_asked, "distinct": distinct}
+            tests = [name for name, on in wanted.items() if on]
+            raise SaganError(
+                f"found only {len(kept)} of the {n} {', '.join(tests)} levels asked for in "
+                f"{tried} generated; raise --max-tries, ask for fewer, or train longer"
+            )
+        return np.stack(kept), tried
 
 
 def load_level_gan(source: str | Path) -> LevelGAN:
