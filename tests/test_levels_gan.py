@@ -407,9 +407,11 @@ def test_generate_and_test_keeps_only_levels_that_pass() -> None:
         return LevelGAN(_Replay(pool), cfg, LEVELS, LEVELS, 0)
 
     kept, tried = gan().generate_passing(2, playable=True, batch=2)
-    assert np.array_equal(kept, pool[[0, 2]]) and tried == 4  # broken one skipped
+    assert np.array_equal(kept, pool[[0, 2]]) and tried == 3  # broken one skipped
     kept, tried = gan().generate_passing(3, playable=True, distinct=True, batch=5)
     assert np.array_equal(kept, pool[[0, 3, 4]]) and tried == 5  # the repeat of 0 skipped
+    kept, tried = gan().generate_passing(1, playable=True, batch=1000)
+    assert tried == 1  # counts the levels examined, not the batch generated
     k = int(enemies[3])
     kept, _ = gan().generate_passing(1, {"enemies": k}, as_asked=True, batch=5)
     assert tile_counts(kept)[:, list(ENEMIES)].sum() == k

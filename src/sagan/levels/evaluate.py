@@ -80,7 +80,7 @@ class LevelGAN:
         batch: int = 1000,
     ) -> tuple[np.ndarray, int]:
         """Generate and test: ``n`` levels ``(n, H, W)`` that pass the chosen tests, and how
-        many were generated to find them.
+        many generated levels were examined to find them (in order; the last one kept ends it).
 
         ``playable``: :func:`check_playable`; ``as_asked``: every count ``request`` fixes comes
         out as asked; ``distinct``: no level repeats another kept one. Raises
@@ -92,19 +92,21 @@ class LevelGAN:
             raise SaganError(f"--max-tries ({max_tries}) must be at least --n ({n})")
         kept: list[np.ndarray] = []
         seen: set[bytes] = set()
-        tried, rounds = 0, 0
-        while len(kept) < n and tried < max_tries:
-            k = min(batch, max_tries - tried)
+        made, tried, rounds = 0, 0, 0  # generated, examined, rounds
+        while len(kept) < n and made < max_tries:
+            k = min(batch, max_tries - made)
             # each round its own stream, derived from (seed, round): no overlap between seeds
             round_seed = int(np.random.SeedSequence([seed, rounds]).generate_state(1)[0])
             levels, _ = self.generate(k, request, seed=round_seed)
-            tried, rounds = tried + k, rounds + 1
-            ok = np.ones(k, dtype=bool)
-            if as_asked:
-                assert request is not None
-                ok &= matches_request(tile_counts(levels), request)
-            for level in levels[ok]:
-                if playable and not check_playable(level).playable:
+            made, rounds = made + k, rounds + 1
+            asked_ok = (
+                matches_request(tile_counts(levels), request)
+                if as_asked and request
+                else np.ones(k, dtype=bool)
+            )
+            for level, ok in zip(levels, asked_ok, strict=True):
+                tried += 1
+                if not ok or (playable and not check_playable(level).playable):
                     continue
                 if distinct:
                     key = level.tobytes()
