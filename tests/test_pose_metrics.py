@@ -10,7 +10,7 @@ import pytest
 
 from conftest import shared_data
 from sagan.pose.joints import LSP_JOINTS, LSP_SWAP, MPII_JOINTS, MPII_SWAP
-from sagan.pose.metrics import head_size_from_box, pck, pckh, torso_size
+from sagan.pose.metrics import head_size_from_box, metric_for, pck, pckh, torso_size
 
 
 def test_joint_orders_and_swaps() -> None:
@@ -73,6 +73,25 @@ def test_pck_with_the_torso() -> None:
     out = pck(pred, gt, np.ones((1, 14)))
     assert out["r_ankle"] == 100.0 and out["head_top"] == 0.0
     assert out["total"] == pytest.approx(100 * 13 / 14)
+
+
+def test_metric_for_picks_the_standard_measure_by_joint_count() -> None:
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(0, 64, (3, 14, 2))
+    pred = gt + rng.normal(0, 4, gt.shape)
+    vis, ref = np.ones((3, 14)), torso_size(gt)
+    lsp = metric_for(14)
+    assert (lsp.key, lsp.label) == ("pck", "PCK@0.2")
+    assert lsp(pred, gt, vis, ref) == pck(pred, gt, vis, threshold=0.2, reference=ref)
+    gt16 = rng.uniform(0, 64, (3, 16, 2))
+    pred16, heads = gt16 + rng.normal(0, 4, gt16.shape), np.full(3, 12.0)
+    mpii = metric_for(16)
+    assert (mpii.key, mpii.label) == ("pckh", "PCKh@0.5")
+    assert mpii(pred16, gt16, np.ones((3, 16)), heads) == pckh(
+        pred16, gt16, np.ones((3, 16)), heads
+    )
+    with pytest.raises(ValueError, match="no standard pose metric for 17 joints"):
+        metric_for(17)
 
 
 def test_bad_shapes_are_named() -> None:

@@ -52,6 +52,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     from sagan.errors import SaganError
     from sagan.pose.datasets import AnnotatedPoseDataset
+    from sagan.pose.metrics import metric_for
     from sagan.pose.train import evaluate_pose, load_pose_model, validation_set
 
     G, cfg = load_pose_model(args.source)
@@ -71,7 +72,7 @@ def _eval(args: argparse.Namespace) -> int:
         )
     n = args.n or len(data)
     values = evaluate_pose(G, data, n=n, flip=not args.no_flip)
-    metric = "PCK@0.2" if data.joints == 14 else "PCKh@0.5"
+    metric = metric_for(data.joints).label
     note = ""
     if data.estimated_reference:
         note = " (head sizes estimated: these annotations have no head boxes; not official)"

@@ -14,12 +14,14 @@ NaN.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
 from sagan.pose.joints import LSP_JOINTS, MPII_JOINTS
 
-__all__ = ["head_size_from_box", "pck", "pckh", "torso_size"]
+__all__ = ["PoseMetric", "head_size_from_box", "metric_for", "pck", "pckh", "torso_size"]
 
 _MPII_EXCLUDED = ("pelvis", "thorax")
 
@@ -111,3 +113,34 @@ def pck(
     of ``gt``. Returns ``{joint name: percent}`` and ``"total"`` over every visible joint."""
     ref = torso_size(gt) if reference is None else reference
     return _scores(pred, gt, visible, ref, threshold, LSP_JOINTS, ())
+
+
+@dataclass(frozen=True)
+class PoseMetric:
+    """The standard measure for one joint set: ``key`` for logs (``pckh``), ``label`` for people
+    (``PCKh@0.5``); calling it scores ``(pred, gt, visible, reference)`` as :func:`pckh` or
+    :func:`pck` do."""
+
+    key: str
+    label: str
+    joints: int
+
+    def __call__(
+        self,
+        pred: npt.ArrayLike,
+        gt: npt.ArrayLike,
+        visible: npt.ArrayLike,
+        reference: npt.ArrayLike,
+    ) -> dict[str, float]:
+        if self.joints == len(LSP_JOINTS):
+            return pck(pred, gt, visible, threshold=0.2, reference=reference)
+        return pckh(pred, gt, visible, reference)
+
+
+def metric_for(joints: int) -> PoseMetric:
+    """PCKh@0.5 with head sizes for MPII's 16 joints, PCK@0.2 with torso sizes for LSP's 14."""
+    if joints == len(MPII_JOINTS):
+        return PoseMetric("pckh", "PCKh@0.5", joints)
+    if joints == len(LSP_JOINTS):
+        return PoseMetric("pck", "PCK@0.2", joints)
+    raise ValueError(f"no standard pose metric for {joints} joints (MPII has 16, LSP 14)")

@@ -27,7 +27,7 @@ from sagan.pose.datasets import AnnotatedPoseDataset, SyntheticPoseDataset
 from sagan.pose.heatmaps import decode_heatmaps, flip_heatmaps
 from sagan.pose.joints import LSP_SWAP, MPII_SWAP
 from sagan.pose.losses import d_loss, g_loss, update_k
-from sagan.pose.metrics import pck, pckh
+from sagan.pose.metrics import metric_for
 from sagan.pose.networks import ATTENTION_KINDS, HourglassDiscriminator, StackedHourglass
 from sagan.training import (
     StatsWriter,
@@ -272,9 +272,7 @@ def evaluate_pose(
         vis.append(visible)
         heads.append(head)
     args = [torch.cat(t).numpy() for t in (preds, gts, vis, heads)]
-    if dataset.joints == 14:
-        return pck(*args[:3], threshold=0.2, reference=args[3])
-    return pckh(*args)
+    return metric_for(dataset.joints)(*args)
 
 
 def _checkpoint(state: PoseState) -> dict[str, Any]:
@@ -344,7 +342,7 @@ def train_pose(
             if t.eval_every and (state.step % t.eval_every == 0 or state.step == t.steps):
                 with torch.random.fork_rng(devices=[]):  # evaluation leaves training's RNG
                     scores = evaluate_pose(state.G, val, n=t.eval_n)
-                metric = "pck" if val.joints == 14 else "pckh"
+                metric = metric_for(val.joints).key
                 stats.scalars(state.step, {f"metric/{metric}_{k}": v for k, v in scores.items()})
                 print(f"pose: step {state.step}: {metric} {scores['total']:.1f}", file=sys.stderr)
             if state.step % t.save_every == 0 or state.step == t.steps:
