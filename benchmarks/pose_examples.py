@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from sagan.pose.data import read_annotations
-from sagan.pose.datasets import MPII_CENTRE_SHIFT
+from sagan.pose.datasets import person_box
 from sagan.pose.predict import draw_skeleton, predict_image
 from sagan.pose.synthetic import render_person
 from sagan.pose.train import load_pose_model
@@ -54,11 +54,8 @@ def main() -> None:
         for person in read_annotations(args.real):
             with Image.open(args.real.parent / person.image) as f:
                 image = f.convert("RGB")
-            # the person box as in training: scale x 200 px around the shifted MPII centre
-            side = person.scale * 200
-            cx, cy = person.center + np.array([0.0, MPII_CENTRE_SHIFT * person.scale])
-            x0, y0 = cx + 0.5 - side / 2, cy + 0.5 - side / 2
-            joints = predict_image(G, image, res, heat, box=(x0, y0, side, side))
+            x0, y0, side, _ = box = person_box(person)  # framed as in training
+            joints = predict_image(G, image, res, heat, box=box)
             shot = draw_skeleton(image, joints)
             pad = side * 0.125  # show the crop: a quarter more than the box
             left, top = max(0, int(x0 - pad)), max(0, int(y0 - pad))

@@ -42,3 +42,27 @@ def test_mpii_samples_from_real_images() -> None:
     assert flipped_somewhere
     with pytest.raises(SaganError, match="are not in"):
         AnnotatedPoseDataset.from_file(folder / "test_mpii.json", folder / "nowhere")
+
+
+def test_person_box_frames_mpii_people_below_their_annotated_centre() -> None:
+    import numpy as np
+
+    from sagan.pose.data import PersonAnnotation
+    from sagan.pose.datasets import MPII_CENTRE_SHIFT, person_box, person_centre
+
+    def person(joints: int) -> PersonAnnotation:
+        return PersonAnnotation(
+            image="x.jpg",
+            joints=np.zeros((joints, 2)),
+            visible=np.ones(joints, dtype=bool),
+            center=np.array([100.0, 80.0]),
+            scale=1.5,
+        )
+
+    mpii, lsp = person(16), person(14)
+    assert person_centre(mpii).tolist() == [100.0, 80.0 + MPII_CENTRE_SHIFT * 1.5]
+    assert person_centre(lsp).tolist() == [100.0, 80.0]
+    x, y, w, h = person_box(mpii)
+    assert w == h == 300.0  # scale x 200 px
+    # edges: the box's middle is the crop centre's pixel centre, (c + 0.5)
+    assert (x + w / 2, y + h / 2) == (100.5, 80.0 + 22.5 + 0.5)

@@ -32,7 +32,13 @@ from sagan.pose.metrics import head_size_from_box, torso_size
 from sagan.pose.synthetic import render_person
 from sagan.pose.transforms import PADDING, crop_person, flip_joints
 
-__all__ = ["AnnotatedPoseDataset", "PoseSample", "SyntheticPoseDataset"]
+__all__ = [
+    "AnnotatedPoseDataset",
+    "PoseSample",
+    "SyntheticPoseDataset",
+    "person_box",
+    "person_centre",
+]
 
 PoseSample = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -90,6 +96,25 @@ class SyntheticPoseDataset(torch.utils.data.Dataset[PoseSample]):
 MPII_CENTRE_SHIFT = 15.0
 """MPII's person centre moves down by 15 x scale pixels before cropping, as in the stacked
 hourglass code and HRNet / mmpose: the annotated ``objpos`` sits high on the body."""
+
+
+def person_centre(p: PersonAnnotation) -> np.ndarray:
+    """The centre ``(2,)`` (pixel centres) that a crop of ``p`` is taken around: MPII's
+    annotated centre moved down by :data:`MPII_CENTRE_SHIFT` x scale (16 joints), LSP's as
+    it is."""
+    if len(p.joints) == 16:
+        return p.center + np.array([0.0, MPII_CENTRE_SHIFT * p.scale])
+    return np.asarray(p.center, dtype=np.float64)
+
+
+def person_box(p: PersonAnnotation) -> tuple[float, float, float, float]:
+    """``(x, y, w, h)`` in pixel-edge coordinates: the ``scale x 200`` px square around
+    :func:`person_centre` that training crops (with a quarter more around it); the box
+    ``sagan pose predict --box`` takes."""
+    side = float(p.scale) * 200
+    cx, cy = person_centre(p)
+    return float(cx) + 0.5 - side / 2, float(cy) + 0.5 - side / 2, side, side
+
 
 SIGMA_FLOOR = 0.5
 """The smallest Gaussian sigma, in heat-map pixels: sigma 1 at 64x64 maps shrinks with the
@@ -180,9 +205,7 @@ class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
         """Person ``i``: plain with ``key`` None, else augmented by a draw seeded by
         (``seed``, ``key``), so that a training step's augmentation is reproducible."""
         p = self.people[i]
-        center = p.center
-        if self.joints == 16:
-            center = center + np.array([0.0, MPII_CENTRE_SHIFT * p.scale])
+        center = person_centre(p)
         scale_factor, rotation, flip = self.augmentation(i, key)
         side = p.scale * scale_factor * 200 * PADDING  # the crop's source square, pixels
         image, shrink = _open_reduced(self.image_dir / p.image, side, self.resolution)
