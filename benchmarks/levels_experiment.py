@@ -56,6 +56,7 @@ COLUMNS = (
     ("unique_playable", "unique among playable %"),
     ("novel_unique_playable", "distinct novel playable (of n)"),
     ("novelty", "novelty (tiles)"),
+    ("solution_length", "solution length (moves)"),
     ("enemies_as_asked", "enemies as asked %"),
     ("counts_as_asked", "all counts as asked %"),
     ("train_size", "final training set"),
