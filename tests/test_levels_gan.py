@@ -270,6 +270,26 @@ def test_bootstrap_accepts_playable_novel_levels_once(tmp_path: Path) -> None:
     assert bootstrap(state, tmp_path) == 0  # the same proposals again: nothing new
 
 
+def test_bootstrap_min_solution_keeps_out_levels_solved_in_a_few_moves() -> None:
+    from sagan.levels.playability import check_playable
+
+    quick, slow = LEVELS[4], LEVELS[2]  # solved in 21 and 23 moves
+    lengths = [check_playable(lv).length for lv in (quick, slow)]
+    assert lengths == [21, 23]
+    model = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
+    for min_solution, joined in ((0, 2), (22, 1), (24, 0)):
+        cfg = LevelRunConfig(
+            model=model, bootstrap=BootstrapConfig(samples=2, min_solution=min_solution)
+        )
+        state = build_state(cfg, LEVELS[:1])
+        state.ema.shadow = _Replay(np.stack([quick, slow]))
+        assert bootstrap(state, None) == joined
+        if joined == 1:
+            assert np.array_equal(state.levels[-1], slow)
+    with pytest.raises(SaganError, match=r"bootstrap\.min_solution"):
+        BootstrapConfig(min_solution=-1)
+
+
 # --- training, resume, CLI ----------------------------------------------------------------
 
 

@@ -101,6 +101,8 @@ def _train(args: argparse.Namespace) -> int:
             flags["bootstrap"][key] = getattr(args, flag)
     if args.min_distance is not None:
         flags["bootstrap"]["min_distance"] = args.min_distance
+    if args.min_solution is not None:
+        flags["bootstrap"]["min_solution"] = args.min_solution
     if args.no_bootstrap:
         flags["bootstrap"]["every"] = 0
     if args.condition_input:
@@ -224,6 +226,12 @@ def register(commands: Any) -> None:
     t.add_argument("--bootstrap-every", type=int, metavar="K", help="steps between rounds (100)")
     t.add_argument("--bootstrap-samples", type=int, metavar="M", help="levels per round (64)")
     t.add_argument("--min-distance", type=int, help="Hamming distance to join the set (5)")
+    t.add_argument(
+        "--min-solution",
+        type=int,
+        metavar="MOVES",
+        help="shortest solution a level needs to join the set (0: any, as the paper)",
+    )
     t.add_argument("--no-bootstrap", action="store_true", help="train on the given levels only")
     t.add_argument("--config", type=Path, help="YAML with sections model, train, bootstrap")
     t.add_argument("--out", type=Path, help="run folder (default: next numbered under --runs)")

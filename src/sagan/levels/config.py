@@ -117,7 +117,8 @@ class TrainConfig:
 @dataclass(frozen=True)
 class BootstrapConfig:
     """Every ``every`` steps, sample ``samples`` levels; the playable ones that are at least
-    ``min_distance`` tiles (Hamming) from every level already in the training set join it."""
+    ``min_distance`` tiles (Hamming) from every level already in the training set (and, with
+    ``min_solution``, take at least that many moves to solve) join it."""
 
     every: int = 100
     """0 turns bootstrapping off."""
@@ -125,12 +126,17 @@ class BootstrapConfig:
     min_distance: int = 5
     max_size: int = 5000
     """The training set stops growing at this size."""
+    min_solution: int = 0
+    """Our addition (0: off, as in the paper): a level whose shortest solution takes fewer
+    moves does not join, so that levels solved in a few steps (avatar, key and door side by
+    side) cannot take over the set."""
 
     def __post_init__(self) -> None:
         check_positive("bootstrap.every", self.every, allow_zero=True)
         check_positive("bootstrap.samples", self.samples)
         check_positive("bootstrap.min_distance", self.min_distance)
         check_positive("bootstrap.max_size", self.max_size)
+        check_positive("bootstrap.min_solution", self.min_solution, allow_zero=True)
 
 
 @dataclass(frozen=True)

@@ -209,7 +209,10 @@ def bootstrap(state: LevelState, run_dir: Path | None) -> int:
     added = []
     pool = state.levels
     for level in candidates:
-        if len(pool) >= b.max_size or not check_playable(level).playable:
+        if len(pool) >= b.max_size:
+            continue
+        result = check_playable(level)
+        if not result.playable or (result.length or 0) < b.min_solution:
             continue
         if hamming_to_nearest(level[None], pool)[0] < b.min_distance:
             continue  # a copy, or too close to a level the set already has
