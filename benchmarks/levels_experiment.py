@@ -22,7 +22,9 @@ import math
 import platform
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,23 +35,32 @@ from sagan.levels.train import train_levels
 PAPER = {"dcgan": {"attention": False, "conditional": False}, "sagan": {"conditional": False}}
 """The paper's baselines, as ModelConfig overrides; ``cesagan`` is ModelConfig's default."""
 
-ARMS: dict[str, tuple[dict[str, object], dict[str, object]]] = {
-    "dcgan": (PAPER["dcgan"], {}),
-    "sagan": (PAPER["sagan"], {}),
-    "cesagan": ({}, {}),
-    "cesagan+count": ({}, {"count_weight": None}),
-    "cesagan+input": ({"condition_input": True}, {}),
-    "cesagan+input+count": ({"condition_input": True}, {"count_weight": None}),
-    "cesagan+counts": ({"condition_counts": True}, {}),
-    "cesagan+counts+norm": ({"condition_counts": True, "condition_norm": True}, {}),
-    "cesagan+counts+norm+count": (
-        {"condition_counts": True, "condition_norm": True},
-        {"count_weight": None},
-    ),
+
+@dataclass(frozen=True)
+class Arm:
+    """Overrides of ModelConfig, TrainConfig and BootstrapConfig fields; a None value takes
+    its value from the script's flag of the same name (``--count-weight``,
+    ``--min-solution``)."""
+
+    model: dict[str, object] = field(default_factory=dict)
+    train: dict[str, object] = field(default_factory=dict)
+    bootstrap: dict[str, object] = field(default_factory=dict)
+
+
+COND = {"condition_counts": True, "condition_norm": True}
+ARMS: dict[str, Arm] = {
+    "dcgan": Arm(model=PAPER["dcgan"]),
+    "sagan": Arm(model=PAPER["sagan"]),
+    "cesagan": Arm(),
+    "cesagan+count": Arm(train={"count_weight": None}),
+    "cesagan+input": Arm(model={"condition_input": True}),
+    "cesagan+input+count": Arm(model={"condition_input": True}, train={"count_weight": None}),
+    "cesagan+counts": Arm(model={"condition_counts": True}),
+    "cesagan+counts+norm": Arm(model=COND),
+    "cesagan+counts+norm+count": Arm(model=COND, train={"count_weight": None}),
+    "cesagan+counts+norm+solution": Arm(model=COND, bootstrap={"min_solution": None}),
 }
-"""Model -> (ModelConfig overrides, TrainConfig overrides); a None weight takes its value from
-the flag of the same name (``--count-weight``). The arms after
-``cesagan`` are our additions to the paper."""
+"""The paper's three models, then our additions to the paper."""
 
 COLUMNS = (
     ("playable", "playable %"),
@@ -65,12 +76,15 @@ COLUMNS = (
 
 
 def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> dict[str, object]:
-    model_over, train_over = ARMS[variant]
-    train_over = {k: getattr(args, k) if v is None else v for k, v in train_over.items()}
+    arm = ARMS[variant]
+
+    def resolved(over: dict[str, object]) -> dict[str, Any]:
+        return {k: getattr(args, k) if v is None else v for k, v in over.items()}
+
     cfg = LevelRunConfig(
-        model=ModelConfig(ch=args.ch, **model_over),  # type: ignore[arg-type]
+        model=ModelConfig(ch=args.ch, **resolved(arm.model)),
         train=TrainConfig(
-            **train_over,  # type: ignore[arg-type]
+            **resolved(arm.train),
             steps=args.steps,
             seed=seed,
             save_every=args.steps,
@@ -78,7 +92,9 @@ def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> di
             log_every=100,
             keep_checkpoints=1,
         ),
-        bootstrap=BootstrapConfig(every=args.bootstrap_every if boot else 0),
+        bootstrap=BootstrapConfig(
+            every=args.bootstrap_every if boot else 0, **resolved(arm.bootstrap)
+        ),
         levels=args.levels,
     )
     name = f"{variant}-{'boot' if boot else 'noboot'}-s{seed}"
@@ -99,6 +115,7 @@ def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> di
         "seed": seed,
         "steps": args.steps,
         "count_weight": cfg.train.count_weight,
+        "min_solution": cfg.bootstrap.min_solution,
         "values": values,
         "growth": growth,
     }
@@ -189,6 +206,9 @@ def main() -> None:
     p.add_argument("--n", type=int, default=15_000, help="levels generated per model")
     p.add_argument("--variants", default="dcgan,sagan,cesagan", help=", ".join(ARMS))
     p.add_argument("--count-weight", type=float, default=1.0, help="for cesagan+count (1.0)")
+    p.add_argument(
+        "--min-solution", type=int, default=15, help="for +solution: fewest moves to join (15)"
+    )
     p.add_argument("--plot", type=Path, help="PNG of the training set's size over time")
     p.add_argument("--bootstrap", choices=("both", "yes", "no"), default="both", help="arms to run")
     args = p.parse_args()
