@@ -127,6 +127,8 @@ def _cell(vals: list[float]) -> str:
         return "n/a"
     mean = statistics.fmean(vals)
     std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    if abs(mean) >= 100:  # counts and seconds: whole numbers
+        return f"{mean:,.0f} ± {std:,.0f}"
     return f"{mean:.1f} ± {std:.1f}"
 
 
