@@ -58,6 +58,7 @@ ARMS: dict[str, Arm] = {
     "cesagan+counts": Arm(model={"condition_counts": True}),
     "cesagan+counts+norm": Arm(model=COND),
     "cesagan+counts+norm+count": Arm(model=COND, train={"count_weight": None}),
+    "cesagan+solution": Arm(bootstrap={"min_solution": None}),
     "cesagan+counts+norm+solution": Arm(model=COND, bootstrap={"min_solution": None}),
 }
 """The paper's three models, then our additions to the paper."""
