@@ -6,6 +6,7 @@ Parsers import nothing heavy; each handler imports what it needs when it runs.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,12 @@ def _generate(args: argparse.Namespace) -> int:
 
     gan = load_level_gan(args.source)
     request = parse_request(args.condition)
+    if request and gan.conditional and not gan.cfg.model.condition_norm:
+        print(
+            "note: this model has the paper's conditioning, which hardly follows requested "
+            "counts (README: Conditioning); train with --condition-counts --condition-norm",
+            file=sys.stderr,
+        )
     if args.playable or args.as_asked or args.distinct:
         levels, tried = gan.generate_passing(
             args.n,
