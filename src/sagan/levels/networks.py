@@ -117,7 +117,9 @@ class LevelGenerator(nn.Module):
             e = torch.relu(self.condition_in(_condition_features(self.cfg, c)))  # (B, embed)
             z = torch.cat([z, e], dim=1)  # (B, z_dim + embed)
         h = z[:, :, None, None]  # (B, z_in, 1, 1)
-        features = None if c is None else _condition_features(self.cfg, c)  # (B, 8)
+        features = None  # (B, 8): what the conditional BatchNorms see
+        if self.cfg.condition_norm and c is not None:
+            features = _condition_features(self.cfg, c)
         for layer in self.body:  # -> (B, ch, S, S)
             if isinstance(layer, VectorConditionalBatchNorm2d):
                 assert features is not None
