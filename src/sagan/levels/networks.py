@@ -64,15 +64,15 @@ def _condition_features(cfg: ModelConfig, c: torch.Tensor) -> torch.Tensor:
 
 
 class _Condition(nn.Module):
-    """A fully connected embedding of the condition vector, broadcast over a feature map."""
+    """A fully connected embedding of the condition's features (:func:`_condition_features`),
+    broadcast over a feature map."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, embed: int) -> None:
         super().__init__()
-        self.cfg = cfg
-        self.fc = sn_linear(NUM_TILES, cfg.embed)
+        self.fc = sn_linear(NUM_TILES, embed)
 
-    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        e = torch.relu(self.fc(_condition_features(self.cfg, c)))  # (B, embed)
+    def forward(self, h: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        e = torch.relu(self.fc(features))  # (B, embed)
         e = e[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])  # (B, embed, H, W)
         return torch.cat([h, e], dim=1)  # (B, C + embed, H, W)
 
@@ -96,7 +96,7 @@ class LevelGenerator(nn.Module):
         self.attention = nn.ModuleDict(
             {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
         )
-        self.condition = _Condition(cfg) if cfg.conditional else None
+        self.condition = _Condition(cfg.embed) if cfg.conditional else None
         width = cfg.ch + (cfg.embed if cfg.conditional else 0)
         self.out = sn_conv_transpose2d(width, NUM_TILES, 1)
 
@@ -112,14 +112,13 @@ class LevelGenerator(nn.Module):
         that D sees generated levels exactly as they decode, as it sees real ones."""
         if self.cfg.conditional and c is None:
             raise ValueError("this generator is conditional: pass a condition vector")
+        # (B, 8): what every entry point of the condition sees, computed once
+        features = _condition_features(self.cfg, c) if self.cfg.conditional else None
         if self.condition_in is not None:
-            assert c is not None
-            e = torch.relu(self.condition_in(_condition_features(self.cfg, c)))  # (B, embed)
+            assert features is not None
+            e = torch.relu(self.condition_in(features))  # (B, embed)
             z = torch.cat([z, e], dim=1)  # (B, z_dim + embed)
         h = z[:, :, None, None]  # (B, z_in, 1, 1)
-        features = None  # (B, 8): what the conditional BatchNorms see
-        if self.cfg.condition_norm and c is not None:
-            features = _condition_features(self.cfg, c)
         for layer in self.body:  # -> (B, ch, S, S)
             if isinstance(layer, VectorConditionalBatchNorm2d):
                 assert features is not None
@@ -129,8 +128,8 @@ class LevelGenerator(nn.Module):
         for attn in self.attention.values():
             h = attn(h)
         if self.condition is not None:
-            assert c is not None
-            h = self.condition(h, c)  # (B, ch + embed, S, S)
+            assert features is not None
+            h = self.condition(h, features)  # (B, ch + embed, S, S)
         probs = torch.softmax(self.out(h), dim=1)  # (B, 8, S, S)
         if not hard:
             return probs
@@ -150,7 +149,7 @@ class LevelDiscriminator(nn.Module):
         self.attention = nn.ModuleDict(
             {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
         )
-        self.condition = _Condition(cfg) if cfg.conditional else None
+        self.condition = _Condition(cfg.embed) if cfg.conditional else None
         width = cfg.ch + (cfg.embed if cfg.conditional else 0)
         self.mix = sn_conv2d(width, cfg.ch, 1)
         n = doublings(canvas)
@@ -168,7 +167,7 @@ class LevelDiscriminator(nn.Module):
         if self.condition is not None:
             if c is None:
                 raise ValueError("this discriminator is conditional: pass a condition vector")
-            h = self.condition(h, c)  # (B, ch + embed, S, S)
+            h = self.condition(h, _condition_features(self.cfg, c))  # (B, ch + embed, S, S)
         h = nn.functional.leaky_relu(self.mix(h), 0.2)  # (B, ch, S, S)
         h = self.body(h)  # (B, 4ch, 4, 4)
         return self.head(h.flatten(1)).squeeze(1)  # (B,)
