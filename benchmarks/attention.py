@@ -1,13 +1,18 @@
 """Self-attention layer, forward + backward: time and peak memory, ours against the explicit map.
 
-Run by hand; prints a Markdown table. Each measurement runs in a fresh subprocess so that its
-peak memory is its own: the rise of the resident set (VmHWM, reset after a warm-up run) over
-its level before the timed runs, i.e. the memory that forward + backward needs. Before timing,
-every configuration checks that both implementations give equal outputs and input gradients
-(float32: max abs diff <= 1e-4; bf16: <= 0.1).
+Run by hand; prints a Markdown table. On the CPU each measurement runs in a fresh subprocess
+so that its peak memory is its own: the rise of the resident set (VmHWM, reset after a warm-up
+run) over its level before the timed runs, i.e. the memory that forward + backward needs. On
+CUDA (``--device cuda``) it is the rise of the caching allocator's peak
+(``torch.cuda.max_memory_allocated``) over the memory allocated before the timed runs, measured
+in this process, and times are taken after ``torch.cuda.synchronize``. Before timing, every
+configuration checks that both implementations give equal outputs and input gradients
+(float32: max abs diff <= 1e-4, or 1e-2 on CUDA, where TF32 may round the 1x1 convolutions;
+bfloat16/float16: <= 0.1).
 
     python benchmarks/attention.py                       # the README table
     python benchmarks/attention.py --sizes 32 64 --batches 16 --dtypes float32
+    python benchmarks/attention.py --device cuda --dtypes float32 bfloat16 float16 --reps 20
 
 The baseline is skipped where its N x N' map alone would not fit in --budget-gb.
 """
@@ -30,7 +35,7 @@ from reference import explicit_forward
 
 from sagan.nn import SelfAttention2d
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def _layer(channels: int, pool: bool) -> SelfAttention2d:
@@ -42,16 +47,18 @@ def _layer(channels: int, pool: bool) -> SelfAttention2d:
 
 
 def _run(layer: SelfAttention2d, x: torch.Tensor, impl: str, dtype: torch.dtype) -> torch.Tensor:
-    with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+    with torch.autocast(x.device.type, dtype=dtype, enabled=dtype != torch.float32):
         y = layer(x) if impl == "ours" else explicit_forward(layer, x)
     y.float().square().mean().backward()
     return y
 
 
-def check_equal(size: int, pool: bool, channels: int, dtype: torch.dtype) -> float:
+def check_equal(
+    size: int, pool: bool, channels: int, dtype: torch.dtype, device: str = "cpu"
+) -> float:
     """Max abs difference of outputs and input gradients of the two implementations."""
-    layer = _layer(channels, pool).eval()  # eval: both runs see the same normalised weights
-    x = torch.randn(2, channels, size, size)
+    layer = _layer(channels, pool).eval().to(device)  # eval: both see the same weights
+    x = torch.randn(2, channels, size, size).to(device)
     worst = 0.0
     results = []
     for impl in ("ours", "explicit"):
@@ -60,7 +67,7 @@ def check_equal(size: int, pool: bool, channels: int, dtype: torch.dtype) -> flo
         results.append((y.detach().float(), xi.grad))
     for a, b in zip(results[0], results[1], strict=True):
         worst = max(worst, (a - b).abs().max().item())
-    tol = 1e-4 if dtype == torch.float32 else 0.1
+    tol = (1e-4 if device == "cpu" else 1e-2) if dtype == torch.float32 else 0.1
     assert worst <= tol, f"outputs differ by {worst} at {size}x{size} pool={pool} {dtype}"
     return worst
 
@@ -86,6 +93,46 @@ def measure_one(
     return {"time": statistics.median(times), "peak_mib": max(peak_mib() - base, 0.0)}
 
 
+def measure_cuda(
+    impl: str, size: int, pool: bool, batch: int, channels: int, dtype: str, reps: int
+) -> dict[str, float]:
+    """Time and peak GPU memory of one configuration on CUDA, in this process."""
+    device = torch.device("cuda")
+    try:
+        layer = _layer(channels, pool).to(device)
+        x = torch.randn(batch, channels, size, size, device=device, requires_grad=True)
+        for _ in range(2):  # warm-up (allocator, kernel choice)
+            _run(layer, x, impl, DTYPES[dtype])
+            layer.zero_grad(set_to_none=True)
+            x.grad = None
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        start = time.perf_counter()
+        for _ in range(reps):
+            _run(layer, x, impl, DTYPES[dtype])
+            layer.zero_grad(set_to_none=True)
+            x.grad = None
+        torch.cuda.synchronize()
+        sec = (time.perf_counter() - start) / reps
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+    except torch.OutOfMemoryError:
+        return {"error": "out of GPU memory"}
+    finally:
+        x = layer = None  # type: ignore[assignment]
+        torch.cuda.empty_cache()
+    return {"time": sec, "peak_mib": peak}
+
+
+def measure(device: str, impl: str, common: list[str]) -> dict[str, float]:
+    """One configuration (``common``: size, pool, batch, channels, dtype, reps) on ``device``:
+    in a subprocess on the CPU (its own resident set), in this process on CUDA."""
+    if device == "cpu":
+        return _subprocess([impl, *common])
+    size, pool, batch, channels, dtype, reps = common
+    return measure_cuda(impl, int(size), pool == "yes", int(batch), int(channels), dtype, int(reps))
+
+
 def _subprocess(args: list[str]) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--one", *args], capture_output=True, text=True, check=False
@@ -104,6 +151,7 @@ def main() -> None:
     p.add_argument("--channels", type=int, default=64, help="C of the feature map (64)")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--budget-gb", type=float, default=16.0)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--one", nargs=7, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -111,7 +159,14 @@ def main() -> None:
         r = measure_one(impl, int(size), pool == "yes", int(batch), int(channels), dtype, int(reps))
         print(json.dumps(r))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, C = {args.channels}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA GPU is available here")
+    where = (
+        f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}"
+        if args.device == "cuda"
+        else f"{torch.get_num_threads()} threads"
+    )
+    print(f"torch {torch.__version__}, {where}, C = {args.channels}")
     print(
         "| features | pool | batch | dtype | max diff | ours s | ref s | speed-up "
         "| ours MiB | ref MiB | memory ratio |"
@@ -122,7 +177,7 @@ def main() -> None:
             for dtype in args.dtypes:
                 n, keys = size * size, size * size // (4 if pool == "yes" else 1)
                 diff = (
-                    check_equal(size, pool == "yes", args.channels, DTYPES[dtype])
+                    check_equal(size, pool == "yes", args.channels, DTYPES[dtype], args.device)
                     if n * keys * 2 * 4 < args.budget_gb * 2**30
                     else float("nan")
                 )
@@ -135,12 +190,12 @@ def main() -> None:
                         dtype,
                         str(args.reps),
                     ]
-                    ours = _subprocess(["ours", *common])
+                    ours = measure(args.device, "ours", common)
                     # map + softmax output + their gradients: ~4 float32 N x N' tensors
                     if batch * n * keys * 4 * 4 > args.budget_gb * 2**30:
                         ref = {"error": f"skipped: map needs > {args.budget_gb:g} GB"}
                     else:
-                        ref = _subprocess(["explicit", *common])
+                        ref = measure(args.device, "explicit", common)
                     row = [f"{size}x{size}", pool, str(batch), dtype, f"{diff:.1e}"]
                     if "error" in ours:
                         row += [ours["error"]] * 6

@@ -7,6 +7,7 @@ run's ``stats.jsonl`` (the first logged window, which holds start-up, is left ou
 
     python benchmarks/data_pipeline.py
     python benchmarks/data_pipeline.py --images 2000 --size 256 --resolution 64 --steps 30
+    python benchmarks/data_pipeline.py --device cuda --workers 0 2 4
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def run(data: str, workers: int, args: argparse.Namespace, root: Path) -> tuple[
             log_every=args.log_every,
             save_every=10**9,
             sample_every=10**9,
-            device="cpu",
+            device=args.device,
         ),
     )
     out = train(cfg, out=root / f"{Path(data).name}-{workers}", progress=False)
@@ -72,6 +73,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--device", default="cpu", help="cpu or cuda (pinned memory, async copies)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -79,7 +81,7 @@ def main() -> None:
         write_folder(folder, args.images, args.size)
         print(
             f"{args.images} JPEGs of {args.size} px -> {args.resolution} px, batch "
-            f"{args.batch_size}, resnet ch {args.ch}"
+            f"{args.batch_size}, resnet ch {args.ch}, device {args.device}"
         )
         print("| data | loader processes | s / iteration | share of time waiting for data |")
         print("|---|---|---|---|")

