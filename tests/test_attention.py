@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+import sagan.nn.attention as attention_module
 from sagan.nn import SelfAttention2d, attention_gammas
+from sagan.nn.attention import EXPLICIT_MAX
 
 
 def explicit_attention(layer: SelfAttention2d, x: torch.Tensor) -> torch.Tensor:
@@ -27,6 +29,7 @@ def explicit_attention(layer: SelfAttention2d, x: torch.Tensor) -> torch.Tensor:
 
 
 def _layer(pool: bool, **kw: int) -> SelfAttention2d:
+    """C = 32; ``kw`` as SelfAttention2d's (explicit_max=0 forces the fused path)."""
     torch.manual_seed(0)
     layer = SelfAttention2d(32, pool=pool, **kw).eval()  # eval: fixed spectral-norm vectors
     with torch.no_grad():
@@ -34,12 +37,15 @@ def _layer(pool: bool, **kw: int) -> SelfAttention2d:
     return layer
 
 
+@pytest.mark.parametrize("explicit_max", [0, EXPLICIT_MAX], ids=["fused", "small-explicit"])
 @pytest.mark.parametrize("pool", [True, False])
 @pytest.mark.parametrize(
     "kw", [{}, {"key_channels": 8, "value_channels": 8}, {"value_channels": 4}]
 )
-def test_matches_explicit_forward_and_gradients(pool: bool, kw: dict[str, int]) -> None:
-    layer = _layer(pool, **kw)
+def test_matches_explicit_forward_and_gradients(
+    pool: bool, kw: dict[str, int], explicit_max: int
+) -> None:
+    layer = _layer(pool, explicit_max=explicit_max, **kw)
     x = torch.randn(3, 32, 8, 12) * 3  # large inputs: peaked softmax, no scaling
     x1 = x.clone().requires_grad_(True)
     x2 = x.clone().requires_grad_(True)
@@ -84,9 +90,37 @@ def test_no_scaling_of_logits() -> None:
     torch.testing.assert_close(layer.attention_map(x), expected)
 
 
+@pytest.mark.parametrize(
+    ("size", "pool", "explicit_max", "fused"),
+    [
+        (16, True, EXPLICIT_MAX, False),  # 256 x 64 entries: explicit
+        (16, False, EXPLICIT_MAX, True),  # 256 x 256
+        (32, True, EXPLICIT_MAX, True),  # 1024 x 256
+        (8, True, 0, True),  # 0: always fused
+        (32, True, 1024 * 256, False),
+    ],
+)
+def test_small_maps_are_explicit_larger_ones_fused(
+    size: int, pool: bool, explicit_max: int, fused: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    sdpa = attention_module.F.scaled_dot_product_attention
+
+    def counting(*args: object, **kwargs: object) -> torch.Tensor:
+        calls.append(1)
+        return sdpa(*args, **kwargs)
+
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention", counting)
+    layer = SelfAttention2d(16, pool=pool, explicit_max=explicit_max)
+    layer(torch.randn(2, 16, size, size))
+    assert len(calls) == int(fused)
+    with pytest.raises(ValueError, match="explicit_max must be >= 0"):
+        SelfAttention2d(16, explicit_max=-1)
+
+
 def test_training_path_runs_on_the_fused_cpu_kernel() -> None:
     """The flash kernel never materialises the N x N' map; forcing it must not fail."""
-    layer = SelfAttention2d(64).train()
+    layer = SelfAttention2d(64, explicit_max=0).train()
     x = torch.randn(2, 64, 16, 16, requires_grad=True)
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
         y = layer(x)
