@@ -57,6 +57,7 @@ TRAIN_FLAGS: dict[str, tuple[str, str]] = {
     "sync_bn": ("train", "sync_bn"),
     "device": ("train", "device"),
     "precision": ("train", "precision"),
+    "compile": ("train", "compile"),
 }
 
 
@@ -120,6 +121,11 @@ def _add_train(commands: Any) -> None:
         "--precision",
         metavar="P",
         help="32 (default), bf16 (autocast; CPU with AMX/AVX-512 and CUDA) or 16 (CUDA)",
+    )
+    t.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        help="torch.compile G and D (off; pays on a GPU, not on a few CPU cores)",
     )
     b = p.add_argument_group("run folder")
     b.add_argument("--save-every", type=int, metavar="N", help="checkpoint period (500)")

@@ -118,6 +118,10 @@ class TrainConfig:
     """``32`` (float32), ``bf16`` (bfloat16 autocast, CPU and CUDA) or ``16`` (float16 autocast
     with gradient scaling, CUDA only). Parameters, optimiser state and spectral norm stay
     float32."""
+    compile: bool = False
+    """``torch.compile`` G's and D's forward passes (the EMA copy stays eager). Off by default:
+    compiling takes a minute or more at start, and it paid only on a GPU (H200, resnet 32 px:
+    0.037 -> 0.027 s per iteration), not on 2 CPU cores (0.54 -> 0.61 s)."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "steps", "n_dis", "save_every", "sample_every", "log_every"):

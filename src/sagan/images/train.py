@@ -95,6 +95,7 @@ RESUMABLE: dict[str, frozenset[str]] = {
             "eval_metrics",
             "device",
             "precision",
+            "compile",
             "max_bad_steps",
             "sync_bn",
         }
@@ -186,7 +187,10 @@ def build_state(cfg: RunConfig, device: torch.device, info: DistInfo | None = No
     # channels_last: the layout oneDNN (CPU) and cuDNN tensor cores run convolutions in
     G = build_generator(cfg.model).to(device, memory_format=torch.channels_last)
     D = build_discriminator(cfg.model).to(device, memory_format=torch.channels_last)
-    ema = EMA(G, t.ema_decay) if t.ema_decay > 0 else None
+    ema = EMA(G, t.ema_decay) if t.ema_decay > 0 else None  # an eager copy
+    if t.compile:  # the modules (state_dict, parameters) stay as they are; only forward compiles
+        G.forward = torch.compile(G.forward)  # type: ignore[method-assign]
+        D.forward = torch.compile(D.forward)  # type: ignore[method-assign]
     opt_g = adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
     opt_d = adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
     noise = torch.Generator(device=device).manual_seed(t.seed + 1 + 100_003 * info.rank)
