@@ -465,3 +465,12 @@ def test_evaluate_counts_playable_unique_and_novel() -> None:
     assert v["playable"] == 100 and v["duplicates"] == 25
     assert v["unique_playable"] == 75 and v["novel_unique_playable"] == 2
     assert "enemies_as_asked" not in v
+
+
+def test_configs_of_older_runs_with_the_dead_device_setting_still_load() -> None:
+    old = LevelRunConfig().to_dict()
+    old["train"]["device"] = "cpu"  # written by runs before 2026-11-26; it never had an effect
+    assert LevelRunConfig.from_dict(old) == LevelRunConfig()
+    old["train"]["device"] = "cuda"
+    with pytest.raises(SaganError, match=r"unknown setting train\.device"):
+        LevelRunConfig.from_dict(old)

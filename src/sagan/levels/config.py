@@ -96,7 +96,6 @@ class TrainConfig:
     sample_every: int = 500
     log_every: int = 50
     keep_checkpoints: int = 2
-    device: str = "cpu"
     count_weight: float = 0.0
     """Weight of an auxiliary loss on G, our addition to the paper (0: off, as in the paper):
     the mean absolute difference between the tile counts G makes and the counts its condition
@@ -158,7 +157,14 @@ class LevelRunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LevelRunConfig:
-        """Build from nested plain data (e.g. YAML), validating every field."""
+        """Build from nested plain data (e.g. YAML), validating every field.
+
+        Runs written before 2026-11-26 carry ``train.device: cpu``, a setting that never had an
+        effect (level networks train on the CPU); it is dropped.
+        """
+        train = data.get("train")
+        if isinstance(train, dict) and train.get("device") == "cpu":
+            data = {**data, "train": {k: v for k, v in train.items() if k != "device"}}
         return from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
