@@ -13,6 +13,7 @@ bfloat16/float16: <= 0.1).
     python benchmarks/attention.py                       # the README table
     python benchmarks/attention.py --sizes 32 64 --batches 16 --dtypes float32
     python benchmarks/attention.py --device cuda --dtypes float32 bfloat16 float16 --reps 20
+    python benchmarks/attention.py --sizes 16 --pool yes --explicit-max 0   # fused at 16x16 too
 
 The baseline is skipped where its N x N' map alone would not fit in --budget-gb.
 """
@@ -34,13 +35,14 @@ from memory import peak_mib, reset_peak, rss_mib
 from reference import explicit_forward
 
 from sagan.nn import SelfAttention2d
+from sagan.nn.attention import EXPLICIT_MAX
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def _layer(channels: int, pool: bool) -> SelfAttention2d:
+def _layer(channels: int, pool: bool, explicit_max: int = EXPLICIT_MAX) -> SelfAttention2d:
     torch.manual_seed(0)
-    layer = SelfAttention2d(channels, pool=pool)
+    layer = SelfAttention2d(channels, pool=pool, explicit_max=explicit_max)
     with torch.no_grad():
         layer.gamma.fill_(1.0)
     return layer
@@ -54,10 +56,16 @@ def _run(layer: SelfAttention2d, x: torch.Tensor, impl: str, dtype: torch.dtype)
 
 
 def check_equal(
-    size: int, pool: bool, channels: int, dtype: torch.dtype, device: str = "cpu"
+    size: int,
+    pool: bool,
+    channels: int,
+    dtype: torch.dtype,
+    device: str = "cpu",
+    explicit_max: int = EXPLICIT_MAX,
 ) -> float:
     """Max abs difference of outputs and input gradients of the two implementations."""
-    layer = _layer(channels, pool).eval().to(device)  # eval: both see the same weights
+    # eval: both implementations see the same normalised weights
+    layer = _layer(channels, pool, explicit_max).eval().to(device)
     x = torch.randn(2, channels, size, size).to(device)
     worst = 0.0
     results = []
@@ -73,10 +81,17 @@ def check_equal(
 
 
 def measure_one(
-    impl: str, size: int, pool: bool, batch: int, channels: int, dtype: str, reps: int
+    impl: str,
+    size: int,
+    pool: bool,
+    batch: int,
+    channels: int,
+    dtype: str,
+    reps: int,
+    explicit_max: int = EXPLICIT_MAX,
 ) -> dict[str, float]:
     """Time and peak memory of one configuration, in this process."""
-    layer = _layer(channels, pool)
+    layer = _layer(channels, pool, explicit_max)
     x = torch.randn(batch, channels, size, size, requires_grad=True)
     _run(layer, x, impl, DTYPES[dtype])  # warm-up (allocator, kernels)
     layer.zero_grad(set_to_none=True)
@@ -94,12 +109,19 @@ def measure_one(
 
 
 def measure_cuda(
-    impl: str, size: int, pool: bool, batch: int, channels: int, dtype: str, reps: int
+    impl: str,
+    size: int,
+    pool: bool,
+    batch: int,
+    channels: int,
+    dtype: str,
+    reps: int,
+    explicit_max: int = EXPLICIT_MAX,
 ) -> dict[str, float]:
     """Time and peak GPU memory of one configuration on CUDA, in this process."""
     device = torch.device("cuda")
     try:
-        layer = _layer(channels, pool).to(device)
+        layer = _layer(channels, pool, explicit_max).to(device)
         x = torch.randn(batch, channels, size, size, device=device, requires_grad=True)
         for _ in range(2):  # warm-up (allocator, kernel choice)
             _run(layer, x, impl, DTYPES[dtype])
@@ -129,8 +151,11 @@ def measure(device: str, impl: str, common: list[str]) -> dict[str, float]:
     in a subprocess on the CPU (its own resident set), in this process on CUDA."""
     if device == "cpu":
         return _subprocess([impl, *common])
-    size, pool, batch, channels, dtype, reps = common
-    return measure_cuda(impl, int(size), pool == "yes", int(batch), int(channels), dtype, int(reps))
+    size, pool, batch, channels, dtype, reps, explicit_max = common
+    return measure_cuda(
+        impl, int(size), pool == "yes", int(batch), int(channels), dtype, int(reps),
+        int(explicit_max),
+    )  # fmt: skip
 
 
 def _subprocess(args: list[str]) -> dict[str, float]:
@@ -152,11 +177,20 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--budget-gb", type=float, default=16.0)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--one", nargs=7, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--explicit-max",
+        type=int,
+        default=EXPLICIT_MAX,
+        help=f"the layer's explicit_max (default {EXPLICIT_MAX}; 0: fused kernel at every size)",
+    )
+    p.add_argument("--one", nargs=8, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        impl, size, pool, batch, channels, dtype, reps = args.one
-        r = measure_one(impl, int(size), pool == "yes", int(batch), int(channels), dtype, int(reps))
+        impl, size, pool, batch, channels, dtype, reps, explicit_max = args.one
+        r = measure_one(
+            impl, int(size), pool == "yes", int(batch), int(channels), dtype, int(reps),
+            int(explicit_max),
+        )  # fmt: skip
         print(json.dumps(r))
         return
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -177,7 +211,14 @@ def main() -> None:
             for dtype in args.dtypes:
                 n, keys = size * size, size * size // (4 if pool == "yes" else 1)
                 diff = (
-                    check_equal(size, pool == "yes", args.channels, DTYPES[dtype], args.device)
+                    check_equal(
+                        size,
+                        pool == "yes",
+                        args.channels,
+                        DTYPES[dtype],
+                        args.device,
+                        args.explicit_max,
+                    )
                     if n * keys * 2 * 4 < args.budget_gb * 2**30
                     else float("nan")
                 )
@@ -189,6 +230,7 @@ def main() -> None:
                         str(args.channels),
                         dtype,
                         str(args.reps),
+                        str(args.explicit_max),
                     ]
                     ours = measure(args.device, "ours", common)
                     # map + softmax output + their gradients: ~4 float32 N x N' tensors
