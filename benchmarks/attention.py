@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -80,63 +81,78 @@ def check_equal(
     return worst
 
 
-def measure_one(
-    impl: str,
-    size: int,
-    pool: bool,
-    batch: int,
-    channels: int,
-    dtype: str,
-    reps: int,
-    explicit_max: int = EXPLICIT_MAX,
-) -> dict[str, float]:
+@dataclass(frozen=True)
+class Case:
+    """One measured configuration; travels to a subprocess as strings."""
+
+    size: int
+    pool: bool
+    batch: int
+    channels: int
+    dtype: str
+    reps: int
+    explicit_max: int = EXPLICIT_MAX
+
+    def to_args(self) -> list[str]:
+        return [str(getattr(self, f.name)) for f in fields(self)]
+
+    @classmethod
+    def from_args(cls, args: list[str]) -> Case:
+        size, pool, batch, channels, dtype, reps, explicit_max = args
+        return cls(
+            int(size),
+            pool == "True",
+            int(batch),
+            int(channels),
+            dtype,
+            int(reps),
+            int(explicit_max),
+        )
+
+    def layer(self) -> SelfAttention2d:
+        return _layer(self.channels, self.pool, self.explicit_max)
+
+
+def measure_one(impl: str, case: Case) -> dict[str, float]:
     """Time and peak memory of one configuration, in this process."""
-    layer = _layer(channels, pool, explicit_max)
-    x = torch.randn(batch, channels, size, size, requires_grad=True)
-    _run(layer, x, impl, DTYPES[dtype])  # warm-up (allocator, kernels)
+    layer, dtype = case.layer(), DTYPES[case.dtype]
+    x = torch.randn(case.batch, case.channels, case.size, case.size, requires_grad=True)
+    _run(layer, x, impl, dtype)  # warm-up (allocator, kernels)
     layer.zero_grad(set_to_none=True)
     x.grad = None
     reset_peak()
     base = rss_mib()
     times = []
-    for _ in range(reps):
+    for _ in range(case.reps):
         start = time.perf_counter()
-        _run(layer, x, impl, DTYPES[dtype])
+        _run(layer, x, impl, dtype)
         times.append(time.perf_counter() - start)
         layer.zero_grad(set_to_none=True)
         x.grad = None
     return {"time": statistics.median(times), "peak_mib": max(peak_mib() - base, 0.0)}
 
 
-def measure_cuda(
-    impl: str,
-    size: int,
-    pool: bool,
-    batch: int,
-    channels: int,
-    dtype: str,
-    reps: int,
-    explicit_max: int = EXPLICIT_MAX,
-) -> dict[str, float]:
+def measure_cuda(impl: str, case: Case) -> dict[str, float]:
     """Time and peak GPU memory of one configuration on CUDA, in this process."""
     device = torch.device("cuda")
     try:
-        layer = _layer(channels, pool, explicit_max).to(device)
-        x = torch.randn(batch, channels, size, size, device=device, requires_grad=True)
+        layer, dtype = case.layer().to(device), DTYPES[case.dtype]
+        shape = (case.batch, case.channels, case.size, case.size)
+        x = torch.randn(*shape, device=device, requires_grad=True)
         for _ in range(2):  # warm-up (allocator, kernel choice)
-            _run(layer, x, impl, DTYPES[dtype])
+            _run(layer, x, impl, dtype)
             layer.zero_grad(set_to_none=True)
             x.grad = None
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         start = time.perf_counter()
-        for _ in range(reps):
-            _run(layer, x, impl, DTYPES[dtype])
+        for _ in range(case.reps):
+            _run(layer, x, impl, dtype)
             layer.zero_grad(set_to_none=True)
             x.grad = None
         torch.cuda.synchronize()
-        sec = (time.perf_counter() - start) / reps
+        sec = (time.perf_counter() - start) / case.reps
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     except torch.OutOfMemoryError:
         return {"error": "out of GPU memory"}
@@ -146,16 +162,12 @@ def measure_cuda(
     return {"time": sec, "peak_mib": peak}
 
 
-def measure(device: str, impl: str, common: list[str]) -> dict[str, float]:
-    """One configuration (``common``: size, pool, batch, channels, dtype, reps) on ``device``:
-    in a subprocess on the CPU (its own resident set), in this process on CUDA."""
+def measure(device: str, impl: str, case: Case) -> dict[str, float]:
+    """``case`` on ``device``: in a subprocess on the CPU (its own resident set), in this
+    process on CUDA."""
     if device == "cpu":
-        return _subprocess([impl, *common])
-    size, pool, batch, channels, dtype, reps, explicit_max = common
-    return measure_cuda(
-        impl, int(size), pool == "yes", int(batch), int(channels), dtype, int(reps),
-        int(explicit_max),
-    )  # fmt: skip
+        return _subprocess([impl, *case.to_args()])
+    return measure_cuda(impl, case)
 
 
 def _subprocess(args: list[str]) -> dict[str, float]:
@@ -186,11 +198,7 @@ def main() -> None:
     p.add_argument("--one", nargs=8, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        impl, size, pool, batch, channels, dtype, reps, explicit_max = args.one
-        r = measure_one(
-            impl, int(size), pool == "yes", int(batch), int(channels), dtype, int(reps),
-            int(explicit_max),
-        )  # fmt: skip
+        r = measure_one(args.one[0], Case.from_args(args.one[1:]))
         print(json.dumps(r))
         return
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -223,21 +231,21 @@ def main() -> None:
                     else float("nan")
                 )
                 for batch in args.batches:
-                    common = [
-                        str(size),
-                        pool,
-                        str(batch),
-                        str(args.channels),
+                    case = Case(
+                        size,
+                        pool == "yes",
+                        batch,
+                        args.channels,
                         dtype,
-                        str(args.reps),
-                        str(args.explicit_max),
-                    ]
-                    ours = measure(args.device, "ours", common)
+                        args.reps,
+                        args.explicit_max,
+                    )
+                    ours = measure(args.device, "ours", case)
                     # map + softmax output + their gradients: ~4 float32 N x N' tensors
                     if batch * n * keys * 4 * 4 > args.budget_gb * 2**30:
                         ref = {"error": f"skipped: map needs > {args.budget_gb:g} GB"}
                     else:
-                        ref = measure(args.device, "explicit", common)
+                        ref = measure(args.device, "explicit", case)
                     row = [f"{size}x{size}", pool, str(batch), dtype, f"{diff:.1e}"]
                     if "error" in ours:
                         row += [ours["error"]] * 6
