@@ -15,7 +15,7 @@ state, activations), reset between measurements, and times are taken after
 * ``ours-fp16``: the same with ``--precision 16`` (float16 autocast, gradient scaling; CUDA);
 * ``ours-explicit``, ``ours-nchw``, ``ours-adam-loop``: ``ours`` with one of the reference's
   choices, to find where a gap comes from; ``ours-compile``, ``ours-bf16-compile``: with
-  ``torch.compile`` on G's and D's forward.
+  ``--compile`` (``torch.compile`` on G's and D's forward).
 
     python benchmarks/train_step.py                 # the README table
     python benchmarks/train_step.py --configs resnet:32:16:16:32 --modes ours
@@ -56,13 +56,14 @@ DEFAULT_CONFIGS = [
 ]
 
 
-def _config(spec: str, precision: str) -> RunConfig:
+def _config(spec: str, precision: str, compile: bool = False) -> RunConfig:
     arch, res, ch, att, batch = spec.split(":")
     attention = () if att == "-" else tuple(int(a) for a in att.split(","))
     model = ModelConfig(
         arch=arch, resolution=int(res), ch=int(ch), attention=attention, channels=3, num_classes=10
     )
-    return RunConfig(model=model, train=TrainConfig(batch_size=int(batch), precision=precision))
+    train = TrainConfig(batch_size=int(batch), precision=precision, compile=compile)
+    return RunConfig(model=model, train=train)
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Mode:
     adam_loop: bool = False
     """Adam's per-parameter loop instead of the library's fused/foreach Adam."""
     compiled: bool = False
-    """``torch.compile`` on G's and D's forward (not used by the library)."""
+    """``torch.compile`` on G's and D's forward: the library's ``--compile``."""
 
 
 MODES = {
@@ -101,7 +102,7 @@ def measure_one(
     in this process."""
     dev = torch.device(device)
     how = MODES[mode]
-    cfg = _config(spec, how.precision)
+    cfg = _config(spec, how.precision, how.compiled)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     state = build_state(cfg, dev)
@@ -117,9 +118,6 @@ def measure_one(
     if how.explicit:
         context.enter_context(explicit_attention(state.G))
         context.enter_context(explicit_attention(state.D))
-    if how.compiled:
-        state.G.forward = torch.compile(state.G.forward)  # type: ignore[method-assign]
-        state.D.forward = torch.compile(state.D.forward)  # type: ignore[method-assign]
     b, r = cfg.train.batch_size, cfg.model.resolution
     real = (torch.rand(b, 3, r, r, device=dev) * 2 - 1).contiguous(memory_format=layout)
     labels = torch.randint(0, 10, (b,), device=dev)
