@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,15 @@ from hypothesis import strategies as st
 
 import sagan.images.train as train_module
 from sagan.cli import main
+from sagan.config import add_config_flags
 from sagan.errors import SaganError
-from sagan.images.cli import TRAIN_FLAGS
 from sagan.images.config import RunConfig
 
-FIELDS = sorted(TRAIN_FLAGS.items())
+# every flag of `sagan train` made from the schema: (flag, (section, field))
+FIELDS = sorted(
+    (f.flag[2:].replace("-", "_"), (f.section, f.field))
+    for f in add_config_flags(argparse.ArgumentParser(), RunConfig)
+)
 
 values = st.one_of(
     st.integers(min_value=-(10**12), max_value=10**12),

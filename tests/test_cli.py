@@ -14,7 +14,6 @@ from PIL import Image
 
 import sagan
 from sagan.cli import build_parser, main
-from sagan.images.cli import TRAIN_FLAGS
 
 TINY = [
     "--arch", "dcgan", "--ch", "8", "--z-dim", "16", "--attention", "8", "16",
@@ -37,17 +36,63 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
     assert _help(["--version"], capsys).strip() == f"torch-sagan {sagan.__version__}"
 
 
-def test_train_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
-    text = _help(["train", "--help"], capsys)
-    for flag in TRAIN_FLAGS:
-        assert f"--{flag.replace('_', '-')}" in text
-    for flag in ("--config", "--out", "--resume", "--runs"):
+def _schema_fields(cls: type, section: str = "") -> list[tuple[str, str, str]]:
+    """(section, field, flag) of every config field that has a flag, read off the dataclasses."""
+    import dataclasses
+    import typing
+
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += _schema_fields(hints[f.name], f.name)
+        elif f.metadata.get("cli", True):
+            out.append((section, f.name, f.metadata.get("flag", "--" + f.name.replace("_", "-"))))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("argv", "config"),
+    [
+        (["train"], "sagan.images.config:RunConfig"),
+        (["levels", "train"], "sagan.levels.config:LevelRunConfig"),
+        (["pose", "train"], "sagan.pose.config:PoseRunConfig"),
+    ],
+)
+def test_train_flags_come_from_the_schema(
+    argv: list[str], config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every config field of each app is a flag whose help is the field's docstring."""
+    import importlib
+
+    from sagan.config import field_docs
+
+    module, name = config.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    text = " ".join(_help([*argv, "--help"], capsys).split())
+    fields = _schema_fields(cls)
+    assert len(fields) > 10
+    for section, field, flag in fields:
+        assert flag in text, flag
+        owner = cls if not section else typing_hint(cls, section)
+        doc = " ".join(field_docs(owner).get(field, "").replace("``", "").split())
+        assert doc, f"{section}.{field} has no docstring"
+        assert doc[:40] in text, (flag, doc[:40])
+    for flag in ("--config", "--out", "--resume", "--runs", "--progress"):
         assert flag in text
     # every option has a help text
     parser = build_parser()
-    train_parser = parser._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
-    for action in train_parser._actions:
+    sub = parser._subparsers._group_actions[0].choices[argv[0]]  # type: ignore[union-attr]
+    if len(argv) == 2:
+        sub = sub._subparsers._group_actions[0].choices[argv[1]]  # type: ignore[union-attr]
+    for action in sub._actions:
         assert action.help, f"{action.option_strings} has no help"
+
+
+def typing_hint(cls: type, section: str) -> type:
+    import typing
+
+    return typing.get_type_hints(cls)[section]
 
 
 @pytest.mark.parametrize("command", ["sample", "attention", "export"])

@@ -260,14 +260,14 @@ def test_bootstrap_accepts_playable_novel_levels_once(tmp_path: Path) -> None:
     broken = LEVELS[3].copy()
     broken[broken == TILES.index("+")] = FLOOR  # no key: unplayable
     # proposals: a novel playable level twice, a near-copy, an unplayable one
-    state.ema.shadow = _Replay(np.stack([new, new, near, broken]))
-    assert bootstrap(state, tmp_path) == 1
+    state.emas["G"].shadow = _Replay(np.stack([new, new, near, broken]))
+    assert len(bootstrap(state, tmp_path)) == 1
     assert len(state.levels) == 3 and np.array_equal(state.levels[-1], new)
     assert state.x.shape[0] == 3 and state.c.shape == (3, 8)  # tensors follow the set
     assert state.proposed == 4 and state.accepted == 1
     written = sorted((tmp_path / "bootstrap").iterdir())
     assert len(written) == 1 and written[0].read_text().count("\n") == 9
-    assert bootstrap(state, tmp_path) == 0  # the same proposals again: nothing new
+    assert len(bootstrap(state, tmp_path)) == 0  # the same proposals again: nothing new
 
 
 def test_bootstrap_min_solution_keeps_out_levels_solved_in_a_few_moves() -> None:
@@ -282,8 +282,8 @@ def test_bootstrap_min_solution_keeps_out_levels_solved_in_a_few_moves() -> None
             model=model, bootstrap=BootstrapConfig(samples=2, min_solution=min_solution)
         )
         state = build_state(cfg, LEVELS[:1])
-        state.ema.shadow = _Replay(np.stack([quick, slow]))
-        assert bootstrap(state, None) == joined
+        state.emas["G"].shadow = _Replay(np.stack([quick, slow]))
+        assert len(bootstrap(state, None)) == joined
         if joined == 1:
             assert np.array_equal(state.levels[-1], slow)
     with pytest.raises(SaganError, match=r"bootstrap\.min_solution"):
@@ -379,7 +379,7 @@ def test_cli_train_generate_eval(tmp_path: Path, capsys: pytest.CaptureFixture[s
     )
     assert "unconditional dcgan model" in capsys.readouterr().err
     assert main(["levels", "train", "--resume", str(run), "--variant", "sagan"]) == 2
-    assert "--variant cannot change a resumed run" in capsys.readouterr().err
+    assert "model.conditional cannot change when resuming" in capsys.readouterr().err
     assert main(["levels", "train", "--variant", "gan", "--out", str(tmp_path / "y")]) == 2
 
 
@@ -413,8 +413,10 @@ def test_cli_conditioning_flags_reach_the_run_and_resume_keeps_them(
     assert len(err.strip().splitlines()) == 1 and not out.exists()
     assert main(["levels", "generate", str(run), "--as-asked", "--out", str(out)]) == 2
     assert "--as-asked needs --condition" in capsys.readouterr().err
-    assert main(["levels", "train", "--resume", str(run), "--condition-norm"]) == 2
-    assert "--condition-norm cannot change a resumed run" in capsys.readouterr().err
+    assert main(["levels", "train", "--resume", str(run), "--no-condition-norm"]) == 2
+    assert "model.condition_norm cannot change when resuming" in capsys.readouterr().err
+    # repeating a setting the run has is fine; --steps may change
+    assert main(["levels", "train", "--resume", str(run), "--condition-norm", "--steps", "3"]) == 0
 
 
 def test_generate_and_test_keeps_only_levels_that_pass() -> None:
@@ -467,10 +469,15 @@ def test_evaluate_counts_playable_unique_and_novel() -> None:
     assert "enemies_as_asked" not in v
 
 
-def test_configs_of_older_runs_with_the_dead_device_setting_still_load() -> None:
+def test_configs_of_older_runs_still_load() -> None:
+    """Runs written before the shared engine lack its settings (eval_every, device, ...) and
+    may carry ``train.device: cpu`` (once a dead setting, now a real one)."""
     old = LevelRunConfig().to_dict()
-    old["train"]["device"] = "cpu"  # written by runs before 2026-11-26; it never had an effect
-    assert LevelRunConfig.from_dict(old) == LevelRunConfig()
-    old["train"]["device"] = "cuda"
-    with pytest.raises(SaganError, match=r"unknown setting train\.device"):
+    for key in ("eval_every", "eval_n", "max_bad_steps", "precision", "compile"):
+        del old["train"][key]
+    old["train"]["device"] = "cpu"
+    cfg = LevelRunConfig.from_dict(old)
+    assert cfg.train.device == "cpu" and cfg.train.eval_every == 0
+    old["train"]["device"] = "tpu"
+    with pytest.raises(SaganError, match=r"train\.device"):
         LevelRunConfig.from_dict(old)

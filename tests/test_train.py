@@ -253,7 +253,7 @@ def test_non_finite_weights_are_never_saved(
 
     def step_then_poison(state, batches, loss):  # type: ignore[no-untyped-def]
         out = original(state, batches, loss)
-        if state.step == 3 and not poisoned:
+        if state.step_count == 2 and not poisoned:  # the 3rd iteration (counted after it)
             poisoned.append(True)
             with torch.no_grad():
                 next(state.G.parameters()).fill_(float("nan"))
@@ -344,9 +344,9 @@ def test_compile_changes_speed_not_the_result(tmp_path: Path) -> None:
     plain (uncompiled) state dicts."""
     from dataclasses import replace
 
-    from sagan.images.train import GANState, build_state
+    from sagan.images.train import ImageTask, build_state
 
-    def state(compile: bool) -> GANState:
+    def state(compile: bool) -> ImageTask:
         cfg = tiny(1, compile=compile)
         cfg = replace(cfg, model=replace(cfg.model, channels=1, num_classes=10))
         return build_state(cfg, torch.device("cpu"))

@@ -8,8 +8,13 @@ coercing YAML/CLI values to the annotated types and rejecting unknown keys.
 
 from __future__ import annotations
 
+import argparse
+import ast
 import dataclasses
+import functools
+import inspect
 import math
+import textwrap
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -21,9 +26,13 @@ import yaml
 from sagan.errors import SaganError
 
 __all__ = [
+    "ConfigFlag",
+    "add_config_flags",
     "check_choice",
     "check_positive",
     "check_range",
+    "field_docs",
+    "flag_overrides",
     "from_dict",
     "load_yaml",
     "merge",
@@ -170,3 +179,129 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def write_yaml(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` as YAML (keys in the order given)."""
     path.write_text(yaml.safe_dump(dict(data), sort_keys=False), encoding="utf-8")
+
+
+# --- command-line flags from the schema ---------------------------------------------------
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstrings of ``cls``'s dataclass fields (the string literal under each field),
+    read from the source of ``cls`` and its dataclass bases; a subclass's doc wins."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):  # no source (e.g. a frozen install)
+            continue
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, after in zip(body, [*body[1:], None], strict=True):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[node.target.id] = inspect.cleandoc(after.value.value)
+    return docs
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigFlag:
+    """One command-line flag made from one config field."""
+
+    flag: str
+    """The option, e.g. ``--lr-g``."""
+    dest: str
+    """Where argparse stores it: ``section.field``."""
+    section: str
+    """The config section (``""`` for a field of the top-level dataclass)."""
+    field: str
+
+
+def _int_items(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers like 16 or 16,32, got {text!r}"
+        ) from None
+
+
+def _show_default(value: Any) -> str:
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value) or "none"
+    if value is None:
+        return "auto"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value) if value != "" else "empty"
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser | Any, cls: type, section: str = ""
+) -> list[ConfigFlag]:
+    """Add one flag per field of dataclass ``cls`` (recursing into dataclass-typed fields,
+    each a section with its own argument group) and return what was added.
+
+    The flag is the field's name with dashes (or ``field(metadata={"flag": "--name"})``), its
+    help the field's docstring and default; fields with ``metadata={"cli": False}`` (values
+    filled in from the data) get none. Flags default to "not given" (``argparse.SUPPRESS``),
+    so that :func:`flag_overrides` returns only what the user typed.
+    """
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    added: list[ConfigFlag] = []
+    group = parser
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            sub = (
+                parser.add_argument_group(f.name)
+                if hasattr(parser, "add_argument_group")
+                else parser
+            )
+            added += add_config_flags(sub, hint, f.name)  # type: ignore[arg-type]
+            continue
+        if not f.metadata.get("cli", True):
+            continue
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        doc = " ".join(docs.get(f.name, "").split()).replace("``", "").replace("%", "%%")
+        help_text = f"{doc} (default: {_show_default(default)})".strip()
+        dest = f"{section}.{f.name}" if section else f.name
+        kwargs: dict[str, Any] = {"dest": dest, "help": help_text, "default": argparse.SUPPRESS}
+        base = hint
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None: X
+            base = next(a for a in typing.get_args(hint) if a is not type(None))
+        if base is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(base) is tuple:
+            kwargs |= {"type": _int_items, "nargs": "*", "metavar": "N"}
+        else:
+            metavar = {int: "N", float: "X"}.get(base, "TEXT")
+            kwargs |= {"type": base, "metavar": f.metadata.get("metavar", metavar)}
+        group.add_argument(flag, **kwargs)
+        added.append(ConfigFlag(flag, dest, section, f.name))
+    return added
+
+
+def flag_overrides(args: argparse.Namespace, flags: Iterable[ConfigFlag]) -> dict[str, Any]:
+    """The config flags given on the command line, as nested plain data
+    ``{section: {field: value}}`` (top-level fields at the top)."""
+    given = vars(args)
+    out: dict[str, Any] = {}
+    for f in flags:
+        if f.dest not in given:
+            continue
+        value = given[f.dest]
+        if isinstance(value, list) and all(isinstance(v, list) for v in value):
+            value = [x for part in value for x in part]  # nargs="*" of comma lists
+        if f.section:
+            out.setdefault(f.section, {})[f.field] = value
+        else:
+            out[f.field] = value
+    return out

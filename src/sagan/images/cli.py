@@ -11,204 +11,34 @@ from typing import Any
 
 from sagan.errors import writing
 
-__all__ = ["TRAIN_FLAGS", "register"]
-
-S = argparse.SUPPRESS
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected integers like 16 or 16,32, got {text!r}"
-        ) from None
-
-
-# flag -> (config section, field); the config dataclasses validate every value.
-TRAIN_FLAGS: dict[str, tuple[str, str]] = {
-    "data": ("data", "data"),
-    "conditional": ("data", "conditional"),
-    "num_workers": ("data", "num_workers"),
-    "arch": ("model", "arch"),
-    "resolution": ("model", "resolution"),
-    "ch": ("model", "ch"),
-    "z_dim": ("model", "z_dim"),
-    "attention": ("model", "attention"),
-    "g_spectral_norm": ("model", "g_spectral_norm"),
-    "batch_size": ("train", "batch_size"),
-    "steps": ("train", "steps"),
-    "lr_g": ("train", "lr_g"),
-    "lr_d": ("train", "lr_d"),
-    "beta1": ("train", "beta1"),
-    "beta2": ("train", "beta2"),
-    "n_dis": ("train", "n_dis"),
-    "loss": ("train", "loss"),
-    "ema_decay": ("train", "ema_decay"),
-    "seed": ("train", "seed"),
-    "save_every": ("train", "save_every"),
-    "sample_every": ("train", "sample_every"),
-    "log_every": ("train", "log_every"),
-    "keep_checkpoints": ("train", "keep_checkpoints"),
-    "eval_every": ("train", "eval_every"),
-    "eval_n": ("train", "eval_n"),
-    "eval_metrics": ("train", "eval_metrics"),
-    "max_bad_steps": ("train", "max_bad_steps"),
-    "sync_bn": ("train", "sync_bn"),
-    "device": ("train", "device"),
-    "precision": ("train", "precision"),
-    "compile": ("train", "compile"),
-}
+__all__ = ["register"]
 
 
 def _add_train(commands: Any) -> None:
-    p = commands.add_parser(
+    from sagan.images.config import RunConfig
+    from sagan.training.cli import add_train_parser
+
+    p, flags = add_train_parser(
+        commands,
         "train",
+        config_class=RunConfig,
         help="train an image SAGAN (default: built-in digits, about 10 minutes on 2 CPU cores)",
         description=(
             "Train a Self-Attention GAN on images. Settings come from the defaults, then "
             "--config FILE (YAML with sections model, data, train), then these flags. The run "
             "folder gets config.yaml, stats.jsonl, samples/*.png and ckpt-*.pt."
         ),
-        argument_default=S,
+        runs_default="runs",
     )
-    d = p.add_argument_group("data")
-    d.add_argument(
-        "--data",
-        metavar="NAME|DIR",
-        help="digits (default, built in), mnist, cifar10 (downloaded) or a folder of images",
-    )
-    d.add_argument(
-        "--conditional",
-        action=argparse.BooleanOptionalAction,
-        help="use class labels (conditional BN + projection D); folders: sub-folder names "
-        "(default: when the data set has labels)",
-    )
-    d.add_argument("--num-workers", type=int, metavar="N", help="loader processes for folders")
-    m = p.add_argument_group("model")
-    m.add_argument("--arch", metavar="NAME", help="resnet (default) or dcgan")
-    m.add_argument("--resolution", type=int, metavar="PX", help="image size (default 32)")
-    m.add_argument("--ch", type=int, metavar="N", help="base width (default 16; the paper uses 64)")
-    m.add_argument("--z-dim", type=int, metavar="N", help="latent size (default 128)")
-    m.add_argument(
-        "--attention",
-        type=_int_list,
-        nargs="*",
-        metavar="RES",
-        help="feature resolutions with self-attention, e.g. --attention 16 32; "
-        "no value = none (default 16)",
-    )
-    m.add_argument(
-        "--g-spectral-norm",
-        action=argparse.BooleanOptionalAction,
-        help="spectral norm in G (default on, as in the paper)",
-    )
-    t = p.add_argument_group("training")
-    t.add_argument(
-        "--batch-size", type=int, metavar="N", help="default 32 (sized for the 2-core quick start)"
-    )
-    t.add_argument("--steps", type=int, metavar="N", help="total iterations of the run")
-    t.add_argument("--lr-g", type=float, metavar="LR", help="G learning rate (default 1e-4)")
-    t.add_argument("--lr-d", type=float, metavar="LR", help="D learning rate (default 4e-4)")
-    t.add_argument("--beta1", type=float, metavar="B", help="Adam beta1 (default 0)")
-    t.add_argument("--beta2", type=float, metavar="B", help="Adam beta2 (default 0.9)")
-    t.add_argument("--n-dis", type=int, metavar="N", help="D steps per G step (default 1)")
-    t.add_argument("--loss", metavar="NAME", help="hinge (default) or nonsaturating")
-    t.add_argument("--ema-decay", type=float, metavar="D", help="G EMA decay, 0 = off (0.999)")
-    t.add_argument("--seed", type=int, metavar="S", help="random seed (default 0)")
-    t.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda, cuda:N, mps")
-    t.add_argument(
-        "--precision",
-        metavar="P",
-        help="32 (default), bf16 (autocast; CPU with AMX/AVX-512 and CUDA) or 16 (CUDA)",
-    )
-    t.add_argument(
-        "--compile",
-        action=argparse.BooleanOptionalAction,
-        help="torch.compile G and D (off; pays on a GPU, not on a few CPU cores)",
-    )
-    b = p.add_argument_group("run folder")
-    b.add_argument("--save-every", type=int, metavar="N", help="checkpoint period (500)")
-    b.add_argument("--sample-every", type=int, metavar="N", help="sample-grid period (250)")
-    b.add_argument("--log-every", type=int, metavar="N", help="stats period (10)")
-    b.add_argument("--keep-checkpoints", type=int, metavar="K", help="checkpoints kept (3)")
-    b.add_argument(
-        "--eval-every",
-        type=int,
-        metavar="N",
-        help="evaluate every N steps and keep best.pt by FID / FD-digits / FD-random (0 = off)",
-    )
-    b.add_argument("--eval-n", type=int, metavar="N", help="images per evaluation (1000)")
-    b.add_argument(
-        "--eval-metrics", metavar="LIST", help="comma list for --eval-every (default: all that run)"
-    )
-    t.add_argument(
-        "--sync-bn",
-        action=argparse.BooleanOptionalAction,
-        help="under torchrun, synchronise G's BatchNorm statistics across processes (off)",
-    )
-    b.add_argument(
-        "--max-bad-steps",
-        type=int,
-        metavar="K",
-        help="roll back to the last good checkpoint after K non-finite iterations in a row (20)",
-    )
-    b.add_argument("--config", type=Path, metavar="FILE", help="YAML file of settings")
-    b.add_argument("--out", type=Path, metavar="DIR", help="run folder (default: runs/NNNNN-...)")
-    b.add_argument("--runs", type=Path, metavar="DIR", help="root of numbered runs (runs)")
-    b.add_argument(
-        "--resume",
-        metavar="auto|PATH",
-        help="continue the newest run (auto), a run folder or a checkpoint file",
-    )
-    b.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        help="progress bar (default: when the terminal is interactive)",
-    )
-    p.set_defaults(handler=_train)
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    given = vars(args)
-    out: dict[str, dict[str, Any]] = {}
-    for flag, (section, key) in TRAIN_FLAGS.items():
-        if flag in given:
-            value = given[flag]
-            if flag == "attention":  # nargs="*" of lists: flatten
-                value = [r for part in value for r in part]
-            out.setdefault(section, {})[key] = value
-    return out
+    p.set_defaults(handler=_train, flags=flags)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from sagan.config import load_yaml, merge
-    from sagan.errors import SaganError
     from sagan.images.config import RunConfig
     from sagan.images.train import train
+    from sagan.training.cli import run_train
 
-    overrides = _overrides(args)
-    resume = getattr(args, "resume", None)
-    runs = getattr(args, "runs", Path("runs"))
-    out = getattr(args, "out", None)
-    if resume is not None:
-        if out is not None or getattr(args, "config", None) is not None:
-            raise SaganError(
-                "--resume continues a run in its own folder with its own config; "
-                "drop --out/--config"
-            )
-        run_dir = train(
-            resume=resume,
-            runs_root=runs,
-            overrides=overrides,
-            progress=getattr(args, "progress", None),
-        )
-    else:
-        base = load_yaml(args.config) if getattr(args, "config", None) else {}
-        cfg = RunConfig.from_dict(merge(base, overrides))
-        run_dir = train(cfg, out=out, runs_root=runs, progress=getattr(args, "progress", None))
-    print(f"run folder: {run_dir}")
-    return 0
+    return run_train(args, args.flags, train, RunConfig.from_dict)
 
 
 def _parse_labels(text: str) -> list[int]:

@@ -14,6 +14,7 @@ from sagan.config import check_choice, check_positive, check_range, from_dict, t
 from sagan.errors import SaganError
 from sagan.images.networks import ARCHITECTURES
 from sagan.losses import LOSSES
+from sagan.training.config import EngineConfig
 
 __all__ = ["DataConfig", "ModelConfig", "RunConfig", "TrainConfig"]
 
@@ -34,9 +35,9 @@ class ModelConfig:
     """Feature resolutions (in G and D) after which a self-attention layer sits; () for none."""
     g_spectral_norm: bool = True
     """Spectral norm in G (SAGAN: on); D is always spectrally normalised."""
-    channels: int | None = None
+    channels: int | None = field(default=None, metadata={"cli": False})
     """Image channels, taken from the data set."""
-    num_classes: int | None = None
+    num_classes: int | None = field(default=None, metadata={"cli": False})
     """Classes for conditional BN and the projection D (0 = unconditional), from the data set."""
 
     def __post_init__(self) -> None:
@@ -79,69 +80,55 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation, schedule and bookkeeping. Defaults: TTUR and hinge loss as in the paper."""
+class TrainConfig(EngineConfig):
+    """Optimisation, schedule and bookkeeping. Defaults: TTUR and hinge loss as in the paper;
+    the schedule, device and precision settings are the engine's
+    (:class:`~sagan.training.config.EngineConfig`)."""
 
     batch_size: int = 32
+    """The global batch (sized for the 2-core quick start; under torchrun it must divide by
+    the number of processes)."""
     steps: int = 1500
     """Total G steps of the run (a resumed run continues up to this)."""
     lr_g: float = 1e-4
+    """G's learning rate (TTUR, as the paper)."""
     lr_d: float = 4e-4
+    """D's learning rate (TTUR, as the paper)."""
     beta1: float = 0.0
+    """Adam beta1 (the paper: 0)."""
     beta2: float = 0.9
+    """Adam beta2 (the paper: 0.9)."""
     n_dis: int = 1
     """D steps per G step."""
     loss: str = "hinge"
+    """hinge (the paper) or nonsaturating."""
     ema_decay: float = 0.999
-    """Decay of the EMA of G's weights; 0 turns the EMA off (samples then use G itself)."""
-    seed: int = 0
-    save_every: int = 500
-    sample_every: int = 250
-    log_every: int = 10
-    keep_checkpoints: int = 3
+    """Decay of the EMA of G's weights, our addition (neither the paper nor its official code
+    keeps one); 0 turns it off (samples then use G itself)."""
     eval_every: int = 0
     """Evaluate the (EMA) generator every N steps and at the end (0 = never): metrics go to
-    stats.jsonl and TensorBoard, and ``best.pt`` keeps the checkpoint with the best FID (else
+    stats.jsonl and TensorBoard, and best.pt keeps the checkpoint with the best FID (else
     FD-digits, else FD-random)."""
     eval_n: int = 1000
     """Generated (and real) images per periodic evaluation."""
     eval_metrics: str = ""
     """Comma list of metrics for the periodic evaluation ("" = every one that can run)."""
     sync_bn: bool = False
-    """Under torchrun: synchronise G's BatchNorm statistics across processes (SyncBatchNorm)."""
-    max_bad_steps: int = 20
-    """Iterations in a row with a non-finite loss or gradient (each such update is skipped)
-    after which the run rolls back to its newest good checkpoint."""
-    device: str = "auto"
-    """``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:1``, ``mps``."""
-    precision: str = "32"
-    """``32`` (float32), ``bf16`` (bfloat16 autocast, CPU and CUDA) or ``16`` (float16 autocast
-    with gradient scaling, CUDA only). Parameters, optimiser state and spectral norm stay
-    float32."""
-    compile: bool = False
-    """``torch.compile`` G's and D's forward passes (the EMA copy stays eager). Off by default:
-    compiling takes a minute or more at start, and it paid only on a GPU (H200, resnet 32 px:
-    0.037 -> 0.027 s per iteration), not on 2 CPU cores (0.54 -> 0.61 s)."""
+    """Under torchrun: synchronise G's BatchNorm statistics across processes (SyncBatchNorm,
+    CUDA only)."""
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "steps", "n_dis", "save_every", "sample_every", "log_every"):
-            check_positive(f"train.{name}", getattr(self, name))
-        check_positive("train.keep_checkpoints", self.keep_checkpoints)
-        check_positive("train.eval_every", self.eval_every, allow_zero=True)
+        super().__post_init__()
+        check_positive("train.n_dis", self.n_dis)
         check_positive("train.eval_n", self.eval_n)
         if self.eval_n < 2:
             raise SaganError(f"train.eval_n must be >= 2 to estimate statistics, got {self.eval_n}")
-        check_positive("train.max_bad_steps", self.max_bad_steps)
         check_positive("train.lr_g", self.lr_g)
         check_positive("train.lr_d", self.lr_d)
         check_range("train.beta1", self.beta1, 0.0, 0.999999)
         check_range("train.beta2", self.beta2, 0.0, 0.999999)
         check_range("train.ema_decay", self.ema_decay, 0.0, 0.999999)
         check_choice("train.loss", self.loss, LOSSES)
-        check_positive("train.seed", self.seed, allow_zero=True)
-        dev = self.device.split(":")[0]
-        check_choice("train.device", dev, ("auto", "cpu", "cuda", "mps"))
-        check_choice("train.precision", self.precision, ("32", "bf16", "16"))
 
 
 @dataclass(frozen=True)

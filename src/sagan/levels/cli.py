@@ -54,68 +54,20 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from sagan.config import load_yaml, merge
     from sagan.errors import SaganError
     from sagan.levels.config import VARIANTS, LevelRunConfig
     from sagan.levels.train import train_levels
+    from sagan.training.cli import run_train
 
-    if args.resume is not None:
-        given = [
-            f
-            for f in (
-                "levels",
-                "variant",
-                "config",
-                "out",
-                "count_weight",
-                "condition_input",
-                "condition_counts",
-                "condition_norm",
-            )
-            if getattr(args, f)
-        ]
-        if given:
-            flag = given[0].replace("_", "-")
-            raise SaganError(
-                f"--{flag} cannot change a resumed run; only --steps can (it is fixed by the "
-                "checkpoint)"
-            )
-        run = train_levels(resume=args.resume, steps=args.steps, progress=not args.no_progress)
-        print(f"run folder: {run}")
-        return 0
-    data: dict[str, Any] = load_yaml(args.config) if args.config else {}
-    flags: dict[str, Any] = {"model": {}, "train": {}, "bootstrap": {}}
+    extra: dict[str, Any] = {}
     if args.variant is not None:
         if args.variant not in VARIANTS:
             raise SaganError(f"--variant {args.variant!r}: use one of {', '.join(VARIANTS)}")
         attention, conditional = VARIANTS[args.variant]
-        flags["model"] |= {"attention": attention, "conditional": conditional}
-    if args.levels is not None:
-        flags["levels"] = str(args.levels)
-    train_flags = ("steps", "batch_size", "seed", "lr_g", "lr_d", "count_weight")
-    for name in (*train_flags, "ch", "z_dim"):
-        value = getattr(args, name)
-        if value is not None:
-            flags["model" if name in ("ch", "z_dim") else "train"][name] = value
-    for flag, key in (("bootstrap_every", "every"), ("bootstrap_samples", "samples")):
-        if getattr(args, flag) is not None:
-            flags["bootstrap"][key] = getattr(args, flag)
-    if args.min_distance is not None:
-        flags["bootstrap"]["min_distance"] = args.min_distance
-    if args.min_solution is not None:
-        flags["bootstrap"]["min_solution"] = args.min_solution
+        extra["model"] = {"attention": attention, "conditional": conditional}
     if args.no_bootstrap:
-        flags["bootstrap"]["every"] = 0
-    if args.condition_input:
-        flags["model"]["condition_input"] = True
-    if args.condition_counts:
-        flags["model"]["condition_counts"] = True
-    if args.condition_norm:
-        flags["model"]["condition_norm"] = True
-    cfg = LevelRunConfig.from_dict(merge(data, flags))
-    run = train_levels(cfg, out=args.out, runs_root=args.runs, progress=not args.no_progress)
-    print(f"run folder: {run}")
-    return 0
+        extra["bootstrap"] = {"every": 0}
+    return run_train(args, args.flags, train_levels, LevelRunConfig.from_dict, extra)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -189,63 +141,29 @@ def register(commands: Any) -> None:
     )
     sub = p.add_subparsers(dest="levels_command", metavar="COMMAND", required=True)
 
-    t = sub.add_parser(
+    from sagan.levels.config import LevelRunConfig
+    from sagan.training.cli import add_train_parser
+
+    t, flags = add_train_parser(
+        sub,
         "train",
+        config_class=LevelRunConfig,
         help="train a level GAN with bootstrapping",
         description="Train CESAGAN (default), SAGAN or a DCGAN-style level GAN on the built-in "
         "levels or --levels DIR. Every --bootstrap-every steps, generated levels that are "
         "playable and at least --min-distance tiles from every training level join the "
-        "training set. The run folder gets config.yaml, stats.jsonl, samples/, bootstrap/ "
-        "and ckpt-*.pt.",
-    )
-    t.add_argument("--levels", type=Path, help="folder of level files (default: built-in 8)")
-    t.add_argument("--variant", help="cesagan (default), sagan (no conditioning) or dcgan")
-    t.add_argument("--steps", type=int, help="total iterations (3000)")
-    t.add_argument("--batch-size", type=int, help="32")
-    t.add_argument("--seed", type=int, help="0")
-    t.add_argument("--lr-g", type=float, help="G learning rate (1e-4)")
-    t.add_argument("--lr-d", type=float, help="D learning rate (4e-4)")
-    t.add_argument("--ch", type=int, help="network width (32)")
-    t.add_argument("--z-dim", type=int, help="latent size (32)")
-    t.add_argument(
-        "--count-weight",
-        type=float,
-        help="auxiliary loss pulling G's tile counts to its condition (0, as the paper; "
-        "our addition, cesagan only)",
+        "training set. Settings: defaults < --config FILE (YAML with sections model, train, "
+        "bootstrap) < flags. The run folder gets config.yaml, stats.jsonl, samples/, "
+        "bootstrap/ and ckpt-*.pt.",
+        runs_default="runs/levels",
     )
     t.add_argument(
-        "--condition-input",
-        action="store_true",
-        help="also feed the condition's embedding to G's input (our addition, cesagan only)",
-    )
-    t.add_argument(
-        "--condition-counts",
-        action="store_true",
-        help="embed the condition as log(1 + tile count) instead of tile shares (our "
-        "addition, cesagan only; see the README's measurements)",
-    )
-    t.add_argument(
-        "--condition-norm",
-        action="store_true",
-        help="G's BatchNorms take gain and bias from the condition (our addition, cesagan "
-        "only; see the README's measurements)",
-    )
-    t.add_argument("--bootstrap-every", type=int, metavar="K", help="steps between rounds (100)")
-    t.add_argument("--bootstrap-samples", type=int, metavar="M", help="levels per round (64)")
-    t.add_argument("--min-distance", type=int, help="Hamming distance to join the set (5)")
-    t.add_argument(
-        "--min-solution",
-        type=int,
-        metavar="MOVES",
-        help="shortest solution a level needs to join the set (0: any, as the paper)",
+        "--variant",
+        help="cesagan (default), sagan (no conditioning) or dcgan: sets --attention and "
+        "--conditional",
     )
     t.add_argument("--no-bootstrap", action="store_true", help="train on the given levels only")
-    t.add_argument("--config", type=Path, help="YAML with sections model, train, bootstrap")
-    t.add_argument("--out", type=Path, help="run folder (default: next numbered under --runs)")
-    t.add_argument("--runs", type=Path, default=Path("runs/levels"), help="runs/levels")
-    t.add_argument("--resume", type=Path, help="run folder or checkpoint to continue")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    t.set_defaults(handler=_train)
+    t.set_defaults(handler=_train, flags=flags)
 
     g = sub.add_parser(
         "generate",

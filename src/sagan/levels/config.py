@@ -12,6 +12,7 @@ from typing import Any
 
 from sagan.config import check_positive, check_range, from_dict, to_dict
 from sagan.errors import SaganError
+from sagan.training.config import EngineConfig
 
 __all__ = ["VARIANTS", "BootstrapConfig", "LevelRunConfig", "ModelConfig", "TrainConfig"]
 
@@ -28,12 +29,15 @@ class ModelConfig:
     """The two networks (see :mod:`sagan.levels.networks`)."""
 
     z_dim: int = 32
+    """Latent size."""
     ch: int = 32
     """Width at the canvas resolution; it doubles at each halving (ch, 2ch, 4ch)."""
     embed: int = 16
     """Width of the condition embedding concatenated with the attention output."""
     attention: bool = True
+    """Self-attention in G and D (off: the paper's DCGAN baseline)."""
     conditional: bool = True
+    """Condition G and D on the tile shares of a training level (the paper's CESAGAN)."""
     condition_input: bool = False
     """Our addition to the paper (off by default): G also gets the condition's embedding
     concatenated with z at its input, so that it can plan the whole level for the counts;
@@ -46,9 +50,9 @@ class ModelConfig:
     """Our addition (off by default): G's BatchNorms take their gain and bias from the
     condition (:class:`~sagan.nn.VectorConditionalBatchNorm2d`, like SAGAN's class-conditional
     BatchNorm), so that every layer of G, not only the last, sees the counts asked for."""
-    height: int | None = None
+    height: int | None = field(default=None, metadata={"cli": False})
     """Level rows, from the data."""
-    width: int | None = None
+    width: int | None = field(default=None, metadata={"cli": False})
     """Level columns, from the data."""
 
     def __post_init__(self) -> None:
@@ -82,35 +86,48 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation: TTUR Adam and hinge loss as in SAGAN."""
+class TrainConfig(EngineConfig):
+    """Optimisation: TTUR Adam and hinge loss as in SAGAN; the schedule, device and precision
+    settings are the engine's (:class:`~sagan.training.config.EngineConfig`)."""
 
     batch_size: int = 32
+    """The global batch of training levels (drawn with replacement)."""
     steps: int = 3000
-    lr_g: float = 1e-4
-    lr_d: float = 4e-4
-    beta1: float = 0.0
-    beta2: float = 0.9
-    seed: int = 0
+    """Total iterations of the run (a resumed run continues up to this)."""
     save_every: int = 500
+    """Steps between checkpoints (and one at the end)."""
     sample_every: int = 500
+    """Steps between pictures of 16 generated levels in RUN/samples/."""
     log_every: int = 50
+    """Steps between lines of stats.jsonl (and whenever bootstrapping adds levels)."""
     keep_checkpoints: int = 2
+    """Newest ckpt-*.pt files kept (best.pt is kept apart)."""
+    eval_every: int = 0
+    """Evaluate the EMA generator on eval_n levels every N steps and at the end (0 = never);
+    best.pt keeps the checkpoint with the most distinct novel playable levels."""
+    eval_n: int = 2000
+    """Levels generated per periodic evaluation (the paper's evaluation uses 15,000)."""
+    lr_g: float = 1e-4
+    """G's learning rate (TTUR, as SAGAN)."""
+    lr_d: float = 4e-4
+    """D's learning rate (TTUR, as SAGAN)."""
+    beta1: float = 0.0
+    """Adam beta1."""
+    beta2: float = 0.9
+    """Adam beta2."""
     count_weight: float = 0.0
     """Weight of an auxiliary loss on G, our addition to the paper (0: off, as in the paper):
     the mean absolute difference between the tile counts G makes and the counts its condition
     asks for (conditional models only; see :func:`sagan.levels.train.count_loss`)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_positive("train.count_weight", self.count_weight, allow_zero=True)
-        for name in ("batch_size", "steps", "save_every", "sample_every", "log_every"):
-            check_positive(f"train.{name}", getattr(self, name))
-        check_positive("train.keep_checkpoints", self.keep_checkpoints)
+        check_positive("train.eval_n", self.eval_n)
         check_positive("train.lr_g", self.lr_g)
         check_positive("train.lr_d", self.lr_d)
         check_range("train.beta1", self.beta1, 0.0, 0.999999)
         check_range("train.beta2", self.beta2, 0.0, 0.999999)
-        check_positive("train.seed", self.seed, allow_zero=True)
 
 
 @dataclass(frozen=True)
@@ -119,11 +136,13 @@ class BootstrapConfig:
     ``min_distance`` tiles (Hamming) from every level already in the training set (and, with
     ``min_solution``, take at least that many moves to solve) join it."""
 
-    every: int = 100
-    """0 turns bootstrapping off."""
-    samples: int = 64
+    every: int = field(default=100, metadata={"flag": "--bootstrap-every"})
+    """Steps between bootstrap rounds; 0 turns bootstrapping off."""
+    samples: int = field(default=64, metadata={"flag": "--bootstrap-samples"})
+    """Levels generated per bootstrap round."""
     min_distance: int = 5
-    max_size: int = 5000
+    """Hamming distance (tiles) a playable level needs from every training level to join."""
+    max_size: int = field(default=5000, metadata={"flag": "--bootstrap-max-size"})
     """The training set stops growing at this size."""
     min_solution: int = 0
     """Our addition (0: off, as in the paper): a level whose shortest solution takes fewer
@@ -157,14 +176,8 @@ class LevelRunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LevelRunConfig:
-        """Build from nested plain data (e.g. YAML), validating every field.
-
-        Runs written before 2026-11-26 carry ``train.device: cpu``, a setting that never had an
-        effect (level networks train on the CPU); it is dropped.
-        """
-        train = data.get("train")
-        if isinstance(train, dict) and train.get("device") == "cpu":
-            data = {**data, "train": {k: v for k, v in train.items() if k != "device"}}
+        """Build from nested plain data (e.g. YAML), validating every field. Configs of older
+        runs (without the engine's settings) load with those settings' defaults."""
         return from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,33 +1,31 @@
-"""CESAGAN training with bootstrapping (Torrado et al., CoG 2020).
+"""CESAGAN training with bootstrapping (Torrado et al., CoG 2020): the level application's side
+of the engine (:mod:`sagan.training.engine`).
 
 One iteration: a D update on a batch of training levels (drawn with replacement) and as many
 generated ones conditioned on the same condition vectors, then a G update; hinge loss, TTUR
-Adam, an EMA of G. Every ``bootstrap.every`` steps, ``bootstrap.samples`` levels are generated
-(conditioned on the vectors of random training levels); those that are playable and at least
-``bootstrap.min_distance`` tiles from every level already in the training set join it, and are
-written to ``RUN/bootstrap/``. Training starts from the given levels alone.
+Adam, an EMA of G (ours, decay 0.999). Every ``bootstrap.every`` steps, ``bootstrap.samples``
+levels are generated (conditioned on the vectors of random training levels); those that are
+playable and at least ``bootstrap.min_distance`` tiles from every level already in the training
+set join it, and are written to ``RUN/bootstrap/``. Training starts from the given levels alone.
 
 A run folder holds ``config.yaml`` (before step 0), ``stats.jsonl`` (losses, attention gammas,
 training-set size, bootstrap acceptance), ``samples/levels-STEP.png`` and checkpoints that
-resume exactly (networks, optimisers, random streams and the grown training set).
+resume exactly (networks, optimisers, random streams and the grown training set). Under
+torchrun every rank draws the same global batch and keeps its slice; rank 0 bootstraps and
+hands the accepted levels to the others.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from sagan import __version__
-from sagan.config import write_yaml
-from sagan.errors import SaganError
 from sagan.levels.conditions import condition_vectors
 from sagan.levels.config import LevelRunConfig
 from sagan.levels.data import load_levels
@@ -40,23 +38,17 @@ from sagan.levels.render import render_levels
 from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, KEY
 from sagan.losses import d_hinge, g_hinge
 from sagan.nn import attention_gammas
-from sagan.training import (
-    EMA,
-    StatsWriter,
-    capture_rng_state,
-    load_source,
-    make_run_dir,
-    prune_checkpoints,
-    restore_rng_state,
-    save_checkpoint,
-)
-from sagan.training.checkpoint import checkpoint_name
+from sagan.training import EMA, engine
+from sagan.training.device import module_device
+from sagan.training.distributed import broadcast_object
+from sagan.training.engine import Context, Evaluation, Task
+from sagan.training.guard import GuardedOptimizers
 from sagan.training.optim import adam
 
 __all__ = [
+    "COUNTED",
     "KIND",
-    "LevelState",
-    "build_state",
+    "LevelTask",
     "count_loss",
     "generate_levels",
     "train_levels",
@@ -71,54 +63,169 @@ COUNTED = (AVATAR, KEY, DOOR, *ENEMIES)
 """The tiles :func:`count_loss` counts."""
 
 
-@dataclass
-class LevelState:
-    """Everything that changes during a level run."""
+class LevelTask(Task):
+    """CESAGAN (or its SAGAN / DCGAN baselines) on a growing training set of levels."""
 
-    cfg: LevelRunConfig
-    G: nn.Module
-    D: nn.Module
-    ema: EMA
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    noise: torch.Generator
-    """Latents, batch indices and bootstrap conditions."""
-    levels: np.ndarray
-    """The training set ``(N, H, W)``: the starting levels first, then accepted ones."""
-    originals: int
-    """How many of ``levels`` the run started with."""
-    step: int = 0
-    accepted: int = 0
-    """Levels added by bootstrapping so far."""
-    proposed: int = 0
-    """Levels generated for bootstrapping so far."""
+    kind = KIND
+    command = "sagan levels train"
+    resumable: ClassVar[Mapping[str, frozenset[str]]] = {"train": frozenset({"eval_n"})}
 
-    def __post_init__(self) -> None:
+    def __init__(self, cfg: LevelRunConfig, data: np.ndarray | None, ctx: Context) -> None:
+        super().__init__(cfg, data, ctx)
+        t, device = cfg.train, ctx.device
+        # channels_last: oneDNN's fast layout for these small convolutions (about 20% here)
+        G = LevelGenerator(cfg.model).to(device, memory_format=torch.channels_last)
+        D = LevelDiscriminator(cfg.model).to(device, memory_format=torch.channels_last)
+        self.nets = {"G": G, "D": D}
+        self.emas = {"G": EMA(G, _EMA_DECAY)}
+        opts = {
+            "g": adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2)),
+            "d": adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2)),
+        }
+        self.updates = GuardedOptimizers(opts, ctx.precision, device, ctx.dist)
+        self.bootstrap_rng = torch.Generator().manual_seed(t.seed + 3)
+        """Bootstrap conditions and latents (rank 0 only)."""
+        levels = data if data is not None else np.zeros((0, 1, 1), dtype=np.int64)
+        self.levels = np.asarray(levels, dtype=np.int64)
+        """The training set ``(N, H, W)``: the starting levels first, then accepted ones."""
+        self.originals = len(self.levels)
+        """How many of ``levels`` the run started with."""
+        self.accepted = 0
+        """Levels added by bootstrapping so far."""
+        self.proposed = 0
+        """Levels generated for bootstrapping so far."""
         self._refresh()
 
     def _refresh(self) -> None:
-        self.x = encode(self.levels).contiguous(memory_format=torch.channels_last)  # (N, 8, S, S)
-        self.c = torch.from_numpy(condition_vectors(self.levels))  # (N, 8)
+        if not len(self.levels):  # a resumed run: the checkpoint brings the training set
+            self.x, self.c = torch.zeros(0, 8, 1, 1), torch.zeros(0, 8)
+            return
+        x = encode(self.levels).to(self.ctx.device)
+        self.x = x.contiguous(memory_format=torch.channels_last)  # (N, 8, S, S)
+        self.c = torch.from_numpy(condition_vectors(self.levels)).to(self.ctx.device)  # (N, 8)
 
+    @property
+    def G(self) -> nn.Module:
+        return self.nets["G"]
 
-def build_state(cfg: LevelRunConfig, levels: np.ndarray) -> LevelState:
-    """Fresh networks (seeded by ``cfg.train.seed``), optimisers and noise stream."""
-    t = cfg.train
-    torch.manual_seed(t.seed)
-    # channels_last: oneDNN's fast layout for these small convolutions (about 20% here)
-    G = LevelGenerator(cfg.model).to(memory_format=torch.channels_last)
-    D = LevelDiscriminator(cfg.model).to(memory_format=torch.channels_last)
-    return LevelState(
-        cfg=cfg,
-        G=G,
-        D=D,
-        ema=EMA(G, _EMA_DECAY),
-        opt_g=adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2)),
-        opt_d=adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2)),
-        noise=torch.Generator().manual_seed(t.seed + 1),
-        levels=np.asarray(levels, dtype=np.int64),
-        originals=len(levels),
-    )
+    @property
+    def D(self) -> nn.Module:
+        return self.nets["D"]
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The EMA generator."""
+        return self.emas["G"].shadow
+
+    # -- before the run --------------------------------------------------------------------------
+
+    @classmethod
+    def config_from_dict(cls, data: dict[str, Any]) -> LevelRunConfig:
+        return LevelRunConfig.from_dict(data)
+
+    @classmethod
+    def prepare(
+        cls, cfg: LevelRunConfig, *, resuming: bool
+    ) -> tuple[LevelRunConfig, np.ndarray | None]:
+        if resuming:  # the (grown) training set comes from the checkpoint
+            return cfg, None
+        named = load_levels(cfg.levels)
+        levels = np.stack([lv for _, lv in named])  # (N, H, W)
+        model = dataclasses.replace(cfg.model, height=levels.shape[1], width=levels.shape[2])
+        return dataclasses.replace(cfg, model=model), levels
+
+    @classmethod
+    def describe(cls, cfg: LevelRunConfig, data: np.ndarray | None) -> str:
+        source = "builtin" if cfg.levels == "builtin" else Path(cfg.levels).name
+        return f"{cfg.model.variant}-{source}"
+
+    # -- the iteration ---------------------------------------------------------------------------
+
+    def step(self) -> dict[str, torch.Tensor]:
+        return train_step(self)
+
+    def after_step(self, run_dir: Path | None) -> dict[str, float]:
+        every = self.cfg.bootstrap.every
+        if not every or self.step_count % every:
+            return {}
+        added = bootstrap(self, run_dir) if self.ctx.dist.is_main else None
+        added = broadcast_object(added, self.ctx.dist)  # rank 0's levels on every rank
+        if self.ctx.dist.is_main or not added:
+            return {"bootstrap_added": float(len(added))} if added else {}
+        self.levels = np.concatenate([self.levels, np.stack(added)])
+        self.accepted += len(added)
+        self._refresh()
+        return {"bootstrap_added": float(len(added))}
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def extra_state(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "proposed": self.proposed,
+            "originals": self.originals,
+            "levels": torch.from_numpy(self.levels.astype(np.int8)),
+            "bootstrap_rng": self.bootstrap_rng.get_state(),
+        }
+
+    def load_extra_state(self, ckpt: dict[str, Any]) -> None:
+        self.levels = ckpt["levels"].numpy().astype(np.int64)
+        self.originals = int(ckpt["originals"])
+        self.accepted, self.proposed = int(ckpt["accepted"]), int(ckpt["proposed"])
+        if ckpt.get("bootstrap_rng") is not None:
+            self.bootstrap_rng.set_state(ckpt["bootstrap_rng"])
+        self._refresh()
+
+    # -- logging, samples, evaluation ------------------------------------------------------------
+
+    def log_values(self, it_per_s: float, seconds: float) -> dict[str, float]:
+        values = {
+            "train_size": float(len(self.levels)),
+            "accepted": float(self.accepted),
+            "acceptance": self.accepted / self.proposed if self.proposed else 0.0,
+            "levels_per_s": it_per_s * self.cfg.train.batch_size,
+        }
+        gammas = attention_gammas(self.G, "G") | attention_gammas(self.D, "D")
+        return values | {f"gamma/{k}": v for k, v in gammas.items()}
+
+    def progress(self, values: dict[str, float]) -> dict[str, str]:
+        return {
+            "D": f"{values['loss_d']:.3f}",
+            "G": f"{values['loss_g']:.3f}",
+            "levels": f"{values['train_size']:.0f}",
+        }
+
+    def sample(self, path_dir: Path) -> np.ndarray | None:
+        from PIL import Image
+
+        m = self.cfg.model
+        assert m.height is not None and m.width is not None
+        g = torch.Generator().manual_seed(1234)  # the same levels' conditions and noise each time
+        pick = torch.arange(16) % len(self.levels)
+        cond = self.c[pick] if m.conditional else None
+        levels = generate_levels(self.sampler, 16, m.height, m.width, m.z_dim, cond, g)
+        image = render_levels(list(levels), tile_size=8, ncol=4)
+        Image.fromarray(image).save(path_dir / f"levels-{self.step_count:07d}.png")
+        return image
+
+    def evaluate(self) -> Evaluation:
+        """:func:`~sagan.levels.evaluate.evaluate_levels` on ``train.eval_n`` levels of the EMA
+        generator; best.pt keeps the most distinct novel playable levels."""
+        from sagan.levels.evaluate import LevelGAN, evaluate_levels
+
+        gan = LevelGAN(
+            self.sampler, self.cfg, self.levels[: self.originals], self.levels, self.step_count
+        )
+        values = evaluate_levels(gan, n=self.cfg.train.eval_n, seed=0)
+        return Evaluation(values, primary="novel_unique_playable", higher_is_better=True)
+
+    def finish(self) -> str | None:
+        if not self.accepted:
+            return None
+        return (
+            f"bootstrap: {self.accepted} of {self.proposed} proposed levels joined the "
+            f"{self.originals} starting ones"
+        )
 
 
 def count_loss(
@@ -137,33 +244,37 @@ def count_loss(
     return (made[:, rare] - condition[:, rare] * (height * width)).abs().mean()
 
 
-def train_step(state: LevelState) -> dict[str, float]:
-    """One D update and one G update; returns the losses."""
-    cfg, t = state.cfg, state.cfg.train
-    idx = torch.randint(0, len(state.levels), (t.batch_size,), generator=state.noise)
-    real, c = state.x[idx], state.c[idx]  # (B, 8, S, S), (B, 8)
+def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
+    """One D update and one G update on this rank's slice of a global batch; returns the
+    losses (detached, on the device)."""
+    cfg, t, ctx = task.cfg, task.cfg.train, task.ctx
+    B, amp = t.batch_size, ctx.precision
+    idx = torch.randint(0, len(task.levels), (B,), generator=ctx.data_rng)[ctx.shard(B)]
+    idx = idx.to(ctx.device)
+    real, c = task.x[idx], task.c[idx]  # (b, 8, S, S), (b, 8)
+    b = len(idx)
     cond = c if cfg.model.conditional else None
-    z = torch.randn(t.batch_size, cfg.model.z_dim, generator=state.noise)
-    fake = state.G(z, cond, hard=True)  # (B, 8, S, S) one-hot, straight-through gradients
-    # D: one forward over real and fake together (BatchNorm-free D, so this equals two)
-    scores = state.D(torch.cat([real, fake.detach()]), None if cond is None else c.repeat(2, 1))
-    loss_d = d_hinge(scores[: t.batch_size], scores[t.batch_size :])
-    state.opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    state.opt_d.step()
-    loss_g = g_hinge(state.D(fake, cond))
-    out = {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+    z = torch.randn(b, cfg.model.z_dim, generator=ctx.noise, device=ctx.device)
+    G, D = task.train_net("G"), task.train_net("D")
+    with amp.autocast():
+        fake = G(z, cond, hard=True)  # (b, 8, S, S) one-hot, straight-through gradients
+        # D: one forward over real and fake together (BatchNorm-free D, so this equals two)
+        both = torch.cat([real, fake.detach().to(real.dtype)])
+        scores = D(both, None if cond is None else c.repeat(2, 1)).float()
+    loss_d = d_hinge(scores[:b], scores[b:])
+    task.updates.update("d", loss_d)
+    task.D.requires_grad_(False)  # G's update needs gradients through D, not of D
+    with amp.autocast():
+        loss_g = g_hinge(task.D(fake, cond).float())
+    out = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
     if t.count_weight > 0 and cond is not None:
         m = cfg.model
         assert m.height is not None and m.width is not None
-        counts = count_loss(fake, cond, m.height, m.width)
+        counts = count_loss(fake.float(), cond, m.height, m.width)
         loss_g = loss_g + t.count_weight * counts
-        out["count_error"] = counts.item()
-    state.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    state.opt_g.step()
-    state.ema.update(state.G, state.step)
-    state.step += 1
+        out["count_error"] = counts.detach()
+    task.updates.update("g", loss_g)
+    task.D.requires_grad_(True)
     return out
 
 
@@ -182,28 +293,30 @@ def generate_levels(
     shares, or None for an unconditional G)."""
     was_training = G.training
     G.eval()
+    device = module_device(G)
     out = []
     try:
         for start in range(0, n, batch):
             k = min(batch, n - start)
-            z = torch.randn(k, z_dim, generator=generator)
-            c = None if conditions is None else conditions[start : start + k]
+            z = torch.randn(k, z_dim, generator=generator).to(device)
+            c = None if conditions is None else conditions[start : start + k].to(device)
             out.append(decode(G(z, c), height, width))
     finally:
         G.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, height, width), dtype=np.int64)
 
 
-def bootstrap(state: LevelState, run_dir: Path | None) -> int:
-    """Propose ``bootstrap.samples`` levels; add the playable, novel ones. Returns how many."""
+def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
+    """Propose ``bootstrap.samples`` levels (the EMA generator, the bootstrap stream); add the
+    playable, novel ones to the training set and return them."""
     b, m = state.cfg.bootstrap, state.cfg.model
     if len(state.levels) >= b.max_size:
-        return 0
+        return []
     assert m.height is not None and m.width is not None
-    pick = torch.randint(0, len(state.levels), (b.samples,), generator=state.noise)
-    cond = state.c[pick] if m.conditional else None
+    pick = torch.randint(0, len(state.levels), (b.samples,), generator=state.bootstrap_rng)
+    cond = state.c[pick.to(state.c.device)] if m.conditional else None
     candidates = generate_levels(
-        state.ema.shadow, b.samples, m.height, m.width, m.z_dim, cond, state.noise
+        state.sampler, b.samples, m.height, m.width, m.z_dim, cond, state.bootstrap_rng
     )
     state.proposed += b.samples
     added = []
@@ -226,143 +339,42 @@ def bootstrap(state: LevelState, run_dir: Path | None) -> int:
             folder = run_dir / "bootstrap"
             folder.mkdir(exist_ok=True)
             for i, level in enumerate(added):
-                write_level(folder / f"step{state.step:07d}-{i:03d}.txt", level)
-    return len(added)
+                write_level(folder / f"step{state.step_count:07d}-{i:03d}.txt", level)
+    return added
 
 
-def state_to_checkpoint(state: LevelState) -> dict[str, Any]:
-    """The self-contained checkpoint dict of ``state``."""
-    return {
-        "kind": KIND,
-        "version": __version__,
-        "config": state.cfg.to_dict(),
-        "step": state.step,
-        "accepted": state.accepted,
-        "proposed": state.proposed,
-        "originals": state.originals,
-        "levels": torch.from_numpy(state.levels.astype(np.int8)),
-        "G": state.G.state_dict(),
-        "D": state.D.state_dict(),
-        "G_ema": state.ema.state_dict(),
-        "opt_g": state.opt_g.state_dict(),
-        "opt_d": state.opt_d.state_dict(),
-        "noise_rng": state.noise.get_state(),
-        "rng": capture_rng_state(),
-    }
+def original_counts(levels: np.ndarray, originals: int) -> np.ndarray:
+    """``(originals, 8)`` tile counts of the levels a run started from."""
+    return tile_counts(levels[:originals])
 
 
-def load_state(ckpt: dict[str, Any]) -> LevelState:
-    """Rebuild a :class:`LevelState` from a checkpoint dict."""
-    cfg = LevelRunConfig.from_dict(ckpt["config"])
-    state = build_state(cfg, ckpt["levels"].numpy().astype(np.int64))
-    state.originals = int(ckpt["originals"])
-    try:
-        state.G.load_state_dict(ckpt["G"])
-        state.D.load_state_dict(ckpt["D"])
-        state.ema.load_state_dict(ckpt["G_ema"])
-        state.opt_g.load_state_dict(ckpt["opt_g"])
-        state.opt_d.load_state_dict(ckpt["opt_d"])
-    except (KeyError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0][:160]
-        raise SaganError(f"checkpoint does not match its own config ({first})") from None
-    state.step, state.accepted = int(ckpt["step"]), int(ckpt["accepted"])
-    state.proposed = int(ckpt["proposed"])
-    state.noise.set_state(ckpt["noise_rng"])
-    restore_rng_state(ckpt["rng"])
-    return state
+def build_state(cfg: LevelRunConfig, levels: np.ndarray, device: str = "cpu") -> LevelTask:
+    """A fresh :class:`LevelTask` outside the engine (tests, benchmarks): networks seeded by
+    ``cfg.train.seed``; ``cfg.model`` must carry the level size."""
+    from sagan.training.engine import build_task
 
-
-def _sample_png(state: LevelState, path: Path) -> None:
-    from PIL import Image
-
-    m = state.cfg.model
-    assert m.height is not None and m.width is not None
-    g = torch.Generator().manual_seed(1234)  # the same levels' conditions and noise each time
-    pick = torch.arange(16) % len(state.levels)
-    cond = state.c[pick] if m.conditional else None
-    levels = generate_levels(state.ema.shadow, 16, m.height, m.width, m.z_dim, cond, g)
-    Image.fromarray(render_levels(list(levels), tile_size=8, ncol=4)).save(path)
+    return build_task(LevelTask, cfg, np.asarray(levels), torch.device(device))
 
 
 def train_levels(
     cfg: LevelRunConfig | None = None,
     *,
     out: str | Path | None = None,
-    runs_root: str | Path = "runs",
+    runs_root: str | Path = "runs/levels",
     resume: str | Path | None = None,
     steps: int | None = None,
+    overrides: dict[str, Any] | None = None,
     progress: bool | None = None,
 ) -> Path:
-    """Train (or, with ``resume`` = a run folder or checkpoint, continue) a level GAN.
-
-    ``steps`` raises the total of a resumed run. Returns the run folder.
-    """
-    if resume is not None:
-        path, ckpt = load_source(resume, kind=KIND)
-        state = load_state(ckpt)
-        if steps is not None:
-            t = dataclasses.replace(state.cfg.train, steps=steps)
-            state.cfg = dataclasses.replace(state.cfg, train=t)
-        run_dir = path.parent  # load_source resolves a run folder to its checkpoint
-    else:
-        cfg = cfg or LevelRunConfig()
-        named = load_levels(cfg.levels)
-        levels = np.stack([lv for _, lv in named])  # (N, H, W)
-        model = dataclasses.replace(cfg.model, height=levels.shape[1], width=levels.shape[2])
-        cfg = dataclasses.replace(cfg, model=model)
-        source = "builtin" if cfg.levels == "builtin" else Path(cfg.levels).name
-        run_dir = Path(out) if out else make_run_dir(Path(runs_root), f"{model.variant}-{source}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_yaml(run_dir / "config.yaml", cfg.to_dict())
-        state = build_state(cfg, levels)
-    return _loop(state, run_dir, progress)
-
-
-def _loop(state: LevelState, run_dir: Path, progress: bool | None) -> Path:
-    t, b = state.cfg.train, state.cfg.bootstrap
-    if state.step >= t.steps:
-        print(f"{run_dir}: already at step {state.step} of {t.steps}; raise --steps to go on")
-        return run_dir
-    (run_dir / "samples").mkdir(exist_ok=True)
-    stats = StatsWriter(run_dir)
-    bar = tqdm(total=t.steps, initial=state.step, desc=run_dir.name, disable=progress is False)
-    try:
-        while state.step < t.steps:
-            losses = train_step(state)
-            added = bootstrap(state, run_dir) if b.every and state.step % b.every == 0 else None
-            if state.step % t.log_every == 0 or state.step == t.steps or added:
-                values = losses | {
-                    "train_size": float(len(state.levels)),
-                    "accepted": float(state.accepted),
-                    "acceptance": state.accepted / state.proposed if state.proposed else 0.0,
-                }
-                gammas = attention_gammas(state.G, "G") | attention_gammas(state.D, "D")
-                values |= {f"gamma/{k}": v for k, v in gammas.items()}
-                stats.scalars(state.step, values)
-                bar.set_postfix(
-                    D=f"{losses['loss_d']:.3f}",
-                    G=f"{losses['loss_g']:.3f}",
-                    levels=len(state.levels),
-                    refresh=False,
-                )
-            bar.update(1)
-            if state.step % t.sample_every == 0 or state.step == t.steps:
-                _sample_png(state, run_dir / "samples" / f"levels-{state.step:07d}.png")
-            if state.step % t.save_every == 0 or state.step == t.steps:
-                save_checkpoint(state_to_checkpoint(state), run_dir / checkpoint_name(state.step))
-                prune_checkpoints(run_dir, t.keep_checkpoints)
-    finally:
-        bar.close()
-        stats.close()
-    if state.accepted:
-        print(
-            f"bootstrap: {state.accepted} of {state.proposed} proposed levels joined the "
-            f"{state.originals} starting ones",
-            file=sys.stderr,
-        )
-    return run_dir
-
-
-def original_counts(levels: np.ndarray, originals: int) -> np.ndarray:
-    """``(originals, 8)`` tile counts of the levels a run started from."""
-    return tile_counts(levels[:originals])
+    """Train (or, with ``resume`` = ``auto``, a run folder or checkpoint, continue) a level GAN;
+    returns the run folder. ``steps`` raises the total of a resumed run (as does
+    ``overrides={"train": {"steps": N}}``)."""
+    overrides = dict(overrides or {})
+    if steps is not None:
+        overrides["train"] = {**overrides.get("train", {}), "steps": steps}
+    if resume is None and cfg is None:
+        cfg = LevelRunConfig()
+    return engine.train(
+        LevelTask, cfg, out=out, runs_root=runs_root, resume=resume, overrides=overrides,
+        progress=progress,
+    )  # fmt: skip

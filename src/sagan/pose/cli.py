@@ -13,38 +13,11 @@ __all__ = ["register"]
 
 
 def _train(args: argparse.Namespace) -> int:
-    from sagan.errors import SaganError
-    from sagan.pose.train import PoseRunConfig, train_pose
+    from sagan.pose.config import PoseRunConfig
+    from sagan.pose.train import train_pose
+    from sagan.training.cli import run_train
 
-    if args.resume is not None:
-        run = train_pose(resume=args.resume, steps=args.steps)
-    else:
-        model: dict[str, Any] = {}
-        train: dict[str, Any] = {}
-        for name in ("stacks", "features", "depth", "attention"):
-            if getattr(args, name) is not None:
-                model[name] = getattr(args, name)
-        for name in ("steps", "batch_size", "seed", "resolution"):
-            if getattr(args, name) is not None:
-                train[name] = getattr(args, name)
-        if "resolution" in train:
-            train["heatmap"] = train["resolution"] // 4
-        if args.no_adversarial:
-            train["adversarial"] = False
-        if args.eval_every is not None:
-            train["eval_every"] = args.eval_every
-        data = {
-            name: str(getattr(args, name))
-            for name in ("annotations", "images", "val_annotations")
-            if getattr(args, name) is not None
-        }
-        try:
-            cfg = PoseRunConfig.from_dict({"model": model, "train": train, "data": data})
-        except ValueError as exc:
-            raise SaganError(str(exc)) from None
-        run = train_pose(cfg, out=args.out)
-    print(f"run folder: {run}")
-    return 0
+    return run_train(args, args.flags, train_pose, PoseRunConfig.from_dict)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -125,32 +98,21 @@ def register(commands: Any) -> None:
         "LSP annotations.",
     )
     sub = p.add_subparsers(dest="pose_command", metavar="COMMAND", required=True)
-    t = sub.add_parser("train", help="train on the synthetic figures or on MPII / LSP")
-    t.add_argument("--attention", help="sagan (default), sigmoid (the paper's variant) or none")
-    t.add_argument("--no-adversarial", action="store_true", help="supervision only (no D)")
-    t.add_argument("--stacks", type=int, help="hourglasses (2; the paper uses 4)")
-    t.add_argument("--features", type=int, help="channels (64; the paper uses 256)")
-    t.add_argument("--depth", type=int, help="down-samplings per hourglass (3)")
-    t.add_argument("--resolution", type=int, help="input pixels (64; heat-maps are 1/4)")
-    t.add_argument("--steps", type=int, help="iterations (2400)")
-    t.add_argument("--batch-size", type=int, help="16")
-    t.add_argument("--seed", type=int, help="0")
-    t.add_argument(
-        "--annotations",
-        type=Path,
-        help="real data: MPII .json (mmpose layout) or the official .mat, or LSP joints.mat "
-        "(default: the synthetic figures)",
+    from sagan.pose.config import PoseRunConfig
+    from sagan.training.cli import add_train_parser
+
+    t, flags = add_train_parser(
+        sub,
+        "train",
+        config_class=PoseRunConfig,
+        help="train on the synthetic figures or on MPII / LSP",
+        description="Train stacked hourglasses with self-attention and, unless "
+        "--no-adversarial, the adversarial hourglass discriminator. Settings: defaults < "
+        "--config FILE (YAML with sections model, train, data) < flags. The run folder gets "
+        "config.yaml, stats.jsonl and ckpt-*.pt.",
+        runs_default="runs/pose",
     )
-    t.add_argument("--images", type=Path, help="the folder of the annotated images")
-    t.add_argument(
-        "--val-annotations",
-        type=Path,
-        help="held-out people (default: LSP's test half, or every 20th image)",
-    )
-    t.add_argument("--eval-every", type=int, help="PCKh of held-out people every N steps (0)")
-    t.add_argument("--out", type=Path, help="run folder (default: numbered under runs/pose)")
-    t.add_argument("--resume", type=Path, help="run folder or checkpoint to continue")
-    t.set_defaults(handler=_train)
+    t.set_defaults(handler=_train, flags=flags)
     e = sub.add_parser(
         "eval", help="PCKh@0.5 (MPII order) or PCK@0.2 (LSP) on the run's held-out people"
     )

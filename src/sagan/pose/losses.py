@@ -13,6 +13,7 @@ Paper defaults: lambda_G = 0.1, lambda_k = 0.001, gamma = 0.5.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,7 @@ def d_loss(
     real: torch.Tensor,
     recon_fake: torch.Tensor,
     fake: torch.Tensor,
-    k: float,
+    k: float | torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(L_D, L_real, L_fake)``; maps ``(B, K, H, W)``. ``fake`` should be detached."""
     l_real = F.mse_loss(recon_real, real)
@@ -46,7 +47,15 @@ def g_loss(
 
 
 def update_k(
-    k: float, l_real: float, l_fake: float, lambda_k: float = 0.001, gamma: float = 0.5
-) -> float:
-    """The equilibrium update of k_t, clipped to [0, 1]."""
-    return float(min(1.0, max(0.0, k + lambda_k * (gamma * l_real - l_fake))))
+    k: float | torch.Tensor,
+    l_real: float | torch.Tensor,
+    l_fake: float | torch.Tensor,
+    lambda_k: float = 0.001,
+    gamma: float = 0.5,
+) -> Any:
+    """The equilibrium update of k_t, clipped to [0, 1]: a float for floats, a (device) tensor
+    when any input is a tensor (the training loop keeps k_t on the device, with no sync)."""
+    value = k + lambda_k * (gamma * l_real - l_fake)
+    if isinstance(value, torch.Tensor):
+        return value.clamp(0.0, 1.0)
+    return float(min(1.0, max(0.0, value)))

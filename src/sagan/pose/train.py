@@ -5,46 +5,45 @@ One iteration on a batch: with ``adversarial``, a D update (Chou et al.'s BEGAN-
 k_t), then a G update with intermediate supervision of every stack plus lambda_G times the
 adversarial term; without it, supervision alone. Optimisers as in the paper: RMSprop for G,
 Adam for D, both 2.5e-4. Defaults are sized for 2 CPU cores (2 stacks of 64 features on
-64 px images); the paper's model is ``stacks=4, features=256, depth=4`` at 256 px.
+64 px images); the paper's model is ``stacks=4, features=256, depth=4`` at 256 px. The loop,
+run folders, checkpoints, signals, precision and torchrun are the engine's
+(:mod:`sagan.training.engine`); k_t stays on the device between checkpoints.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from sagan import __version__
-from sagan.config import check_choice, check_positive, from_dict, to_dict, write_yaml
 from sagan.errors import SaganError
+from sagan.pose.config import PoseDataConfig, PoseModelConfig, PoseRunConfig, PoseTrainConfig
 from sagan.pose.data import PersonAnnotation, annotation_format, read_annotations
 from sagan.pose.datasets import AnnotatedPoseDataset, SyntheticPoseDataset
 from sagan.pose.heatmaps import decode_heatmaps, flip_heatmaps
 from sagan.pose.joints import LSP_SWAP, MPII_SWAP
 from sagan.pose.losses import d_loss, g_loss, update_k
 from sagan.pose.metrics import metric_for
-from sagan.pose.networks import ATTENTION_KINDS, HourglassDiscriminator, StackedHourglass
-from sagan.training import (
-    StatsWriter,
-    capture_rng_state,
-    load_source,
-    make_run_dir,
-    prune_checkpoints,
-    restore_rng_state,
-    save_checkpoint,
-)
-from sagan.training.checkpoint import checkpoint_name
+from sagan.pose.networks import HourglassDiscriminator, StackedHourglass
+from sagan.training import engine, load_source
+from sagan.training.device import module_device
+from sagan.training.engine import Context, Evaluation, Task
+from sagan.training.guard import GuardedOptimizers
+from sagan.training.optim import adam
 
 __all__ = [
     "KIND",
     "PoseDataConfig",
     "PoseDataset",
+    "PoseModelConfig",
     "PoseRunConfig",
+    "PoseTask",
+    "PoseTrainConfig",
     "evaluate_pose",
     "load_pose_model",
     "predict_joints",
@@ -61,139 +60,85 @@ HOLDOUT_EVERY = 20
 """Without validation annotations, every 20th image (sorted by name) is held out."""
 
 
-@dataclass(frozen=True)
-class PoseDataConfig:
-    annotations: str = ""
-    """MPII ``.json`` / ``.mat`` or LSP ``joints.mat``; empty: the built-in synthetic figures."""
-    images: str = ""
-    """The folder holding the annotated images."""
-    val_annotations: str = ""
-    """Held-out people to evaluate on. Empty: LSP's test half for LSP's joints.mat, else
-    every 20th image of ``annotations``."""
+class PoseTask(Task):
+    """Stacked hourglasses (G) and, with ``adversarial``, the hourglass discriminator (D)."""
 
-    def __post_init__(self) -> None:
-        if bool(self.annotations) != bool(self.images):
-            raise SaganError(
-                "data.annotations and data.images go together: pass both --annotations and "
-                "--images, or neither for the synthetic figures"
-            )
-        if self.val_annotations and not self.annotations:
-            raise SaganError("data.val_annotations needs data.annotations (real data)")
+    kind = KIND
+    command = "sagan pose train"
+    resumable: ClassVar[Mapping[str, frozenset[str]]] = {"train": frozenset({"eval_n"})}
+
+    def __init__(
+        self, cfg: PoseRunConfig, data: tuple[PoseDataset, PoseDataset], ctx: Context
+    ) -> None:
+        super().__init__(cfg, data, ctx)
+        m, t, device = cfg.model, cfg.train, ctx.device
+        G = StackedHourglass(m.joints, m.stacks, m.features, m.depth, m.attention).to(device)
+        self.nets = {"G": G}
+        # RMSprop has no fused kernel: the guard reads its verdict on the host (free on a CPU)
+        opts: dict[str, torch.optim.Optimizer] = {
+            "g": torch.optim.RMSprop(G.parameters(), lr=t.lr_g)
+        }
+        if t.adversarial:
+            D = HourglassDiscriminator(m.joints, m.d_features, m.d_depth, m.attention).to(device)
+            self.nets["D"] = D
+            opts["d"] = adam(D.parameters(), lr=t.lr_d, betas=(0.9, 0.999))
+        self.updates = GuardedOptimizers(opts, ctx.precision, device, ctx.dist)
+        self.k = torch.zeros((), device=device)
+        """BEGAN's equilibrium term k_t, on the device."""
 
     @property
-    def synthetic(self) -> bool:
-        return not self.annotations
+    def G(self) -> StackedHourglass:
+        return self.nets["G"]  # type: ignore[return-value]
 
-
-@dataclass(frozen=True)
-class PoseModelConfig:
-    joints: int = 16
-    """16 (MPII order, and the synthetic figures) or 14 (LSP); set from the data."""
-    stacks: int = 2
-    features: int = 64
-    depth: int = 3
-    attention: str = "sagan"
-    """``sagan`` (softmax, the core layer), ``sigmoid`` (Wang et al.'s variant) or ``none``."""
-    d_features: int = 32
-    d_depth: int = 2
-
-    def __post_init__(self) -> None:
-        for name in ("stacks", "features", "depth", "d_features", "d_depth"):
-            check_positive(f"model.{name}", getattr(self, name))
-        check_choice("model.attention", self.attention, ATTENTION_KINDS)
-        if self.joints not in (14, 16):
-            raise SaganError(f"model.joints must be 16 (MPII) or 14 (LSP), got {self.joints}")
-
-
-@dataclass(frozen=True)
-class PoseTrainConfig:
-    adversarial: bool = True
-    batch_size: int = 16
-    steps: int = 2400
-    lr_g: float = 2.5e-4
-    lr_d: float = 2.5e-4
-    lambda_g: float = 0.1
-    lambda_k: float = 0.001
-    gamma: float = 0.5
-    resolution: int = 64
-    heatmap: int = 16
-    train_size: int = 4000
-    seed: int = 0
-    save_every: int = 200
-    log_every: int = 20
-    keep_checkpoints: int = 2
-    eval_every: int = 0
-    """PCKh@0.5 on ``eval_n`` held-out items every this many steps (0: never)."""
-    eval_n: int = 200
-
-    def __post_init__(self) -> None:
-        if self.eval_every < 0:
-            raise SaganError(f"train.eval_every must be >= 0, got {self.eval_every}")
-        check_positive("train.eval_n", self.eval_n)
-        for name in ("batch_size", "steps", "lr_g", "lr_d", "resolution", "heatmap"):
-            check_positive(f"train.{name}", getattr(self, name))
-        for name in ("train_size", "save_every", "log_every", "keep_checkpoints"):
-            check_positive(f"train.{name}", getattr(self, name))
-        if self.resolution != 4 * self.heatmap:
-            raise SaganError(
-                f"train.resolution ({self.resolution}) must be 4 x train.heatmap "
-                f"({self.heatmap}): the hourglass stem divides by 4"
-            )
-
-
-@dataclass(frozen=True)
-class PoseRunConfig:
-    model: PoseModelConfig = field(default_factory=PoseModelConfig)
-    train: PoseTrainConfig = field(default_factory=PoseTrainConfig)
-    data: PoseDataConfig = field(default_factory=PoseDataConfig)
+    @property
+    def D(self) -> nn.Module | None:
+        return self.nets.get("D")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PoseRunConfig:
-        return from_dict(cls, data)
+    def config_from_dict(cls, data: dict[str, Any]) -> PoseRunConfig:
+        return PoseRunConfig.from_dict(data)
 
-    def __post_init__(self) -> None:
-        h, m = self.train.heatmap, self.model
-        for name, depth in (("model.depth", m.depth), ("model.d_depth", m.d_depth)):
-            if h % 2**depth:
-                raise SaganError(
-                    f"{name} {depth}: the heat-map size {h} must divide by 2^{depth}; "
-                    "lower the depth or raise --resolution"
-                )
+    @classmethod
+    def prepare(
+        cls, cfg: PoseRunConfig, *, resuming: bool
+    ) -> tuple[PoseRunConfig, tuple[PoseDataset, PoseDataset]]:
+        if not resuming:
+            cfg = resolve_config(cfg)
+        return cfg, datasets(cfg)
 
-    def to_dict(self) -> dict[str, Any]:
-        return to_dict(self)
+    @classmethod
+    def describe(cls, cfg: PoseRunConfig, data: object) -> str:
+        name = f"hg-{cfg.model.attention}-{'adv' if cfg.train.adversarial else 'sup'}"
+        if not cfg.data.synthetic:
+            name += f"-{annotation_format(cfg.data.annotations)}"
+        return name
 
+    def step(self) -> dict[str, torch.Tensor]:
+        return train_step(self)
 
-@dataclass
-class PoseState:
-    cfg: PoseRunConfig
-    G: StackedHourglass
-    D: HourglassDiscriminator | None
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer | None
-    noise: torch.Generator
-    k: float = 0.0
-    step: int = 0
+    def extra_state(self) -> dict[str, Any]:
+        return {"k": float(self.k)}
 
+    def load_extra_state(self, ckpt: dict[str, Any]) -> None:
+        self.k = torch.tensor(float(ckpt["k"]), device=self.ctx.device)
 
-def build_state(cfg: PoseRunConfig) -> PoseState:
-    """Fresh networks (seeded), RMSprop for G and Adam for D as in the paper."""
-    m, t = cfg.model, cfg.train
-    torch.manual_seed(t.seed)
-    G = StackedHourglass(m.joints, m.stacks, m.features, m.depth, m.attention)
-    D = (
-        HourglassDiscriminator(m.joints, m.d_features, m.d_depth, m.attention)
-        if t.adversarial
-        else None
-    )
-    return PoseState(
-        cfg=cfg,
-        G=G,
-        D=D,
-        opt_g=torch.optim.RMSprop(G.parameters(), lr=t.lr_g),
-        opt_d=torch.optim.Adam(D.parameters(), lr=t.lr_d) if D is not None else None,
-        noise=torch.Generator().manual_seed(t.seed + 1),
-    )
+    def log_values(self, it_per_s: float, seconds: float) -> dict[str, float]:
+        return {"k": float(self.k), "img_per_s": it_per_s * self.cfg.train.batch_size}
+
+    def progress(self, values: dict[str, float]) -> dict[str, str]:
+        shown = {"G": f"{values['loss_g']:.4f}", "img/s": f"{values['img_per_s']:.1f}"}
+        if "loss_d" in values:
+            shown |= {"D": f"{values['loss_d']:.4f}", "k": f"{values['k']:.4f}"}
+        return shown
+
+    def evaluate(self) -> Evaluation:
+        """PCKh@0.5 (PCK@0.2 for LSP) per joint on ``train.eval_n`` held-out people, flip
+        test on; best.pt keeps the best total."""
+        val = self.data[1]
+        scores = evaluate_pose(self.G, val, n=self.cfg.train.eval_n)
+        metric = metric_for(val.joints).key
+        values = {f"{metric}_{k}": v for k, v in scores.items()}
+        return Evaluation(values, primary=f"{metric}_total", higher_is_better=True)
 
 
 def _batch(
@@ -207,34 +152,40 @@ def _batch(
     return [torch.stack(parts) for parts in zip(*items, strict=True)]
 
 
-def train_step(state: PoseState, dataset: PoseDataset) -> dict[str, float]:
-    """One (D and) G update on a random, augmented batch; returns the losses."""
-    t = state.cfg.train
-    idx = torch.randint(0, len(dataset), (t.batch_size,), generator=state.noise)
-    keys = torch.randint(0, 2**62, (t.batch_size,), generator=state.noise)
-    x, target, _, _, _ = _batch(dataset, idx, keys)  # (B, 3, R, R), (B, K, H, H)
-    stacks = state.G(x)  # [(B, K, H, H)] * stacks
+def train_step(task: PoseTask) -> dict[str, torch.Tensor]:
+    """One (D and) G update on this rank's slice of a random, augmented global batch; returns
+    the losses (detached, on the device)."""
+    t, ctx = task.cfg.train, task.ctx
+    dataset, amp, B = task.data[0], ctx.precision, t.batch_size
+    idx = torch.randint(0, len(dataset), (B,), generator=ctx.data_rng)[ctx.shard(B)]
+    keys = torch.randint(0, 2**62, (B,), generator=ctx.data_rng)[ctx.shard(B)]
+    x, target, _, _, _ = _batch(dataset, idx, keys)  # (b, 3, R, R), (b, K, H, H)
+    x, target = x.to(ctx.device), target.to(ctx.device)
+    with amp.autocast():
+        stacks = [h.float() for h in task.train_net("G")(x)]  # [(b, K, H, H)] * stacks
     fake = stacks[-1]
-    out: dict[str, float] = {}
-    if state.D is not None and state.opt_d is not None:
-        small = F.interpolate(x, size=target.shape[-2:], mode="area")  # (B, 3, H, H)
-        loss_d, l_real, l_fake = d_loss(
-            state.D(small, target), target, state.D(small, fake.detach()), fake.detach(), state.k
-        )
-        state.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        state.opt_d.step()
-        state.k = update_k(state.k, l_real.item(), l_fake.item(), t.lambda_k, t.gamma)
-        loss_g = g_loss(stacks, target, state.D(small, fake), fake, t.lambda_g)
-        out |= {"loss_d": loss_d.item(), "l_real": l_real.item(), "l_fake": l_fake.item()}
-        out["k"] = state.k
+    out: dict[str, torch.Tensor] = {}
+    D = task.D
+    if D is not None:
+        D_train = task.train_net("D")
+        small = F.interpolate(x, size=target.shape[-2:], mode="area")  # (b, 3, H, H)
+        with amp.autocast():
+            recon_real = D_train(small, target).float()
+            recon_fake = D_train(small, fake.detach()).float()
+        loss_d, l_real, l_fake = d_loss(recon_real, target, recon_fake, fake.detach(), task.k)
+        task.updates.update("d", loss_d)
+        task.k = update_k(task.k, l_real.detach(), l_fake.detach(), t.lambda_k, t.gamma)
+        D.requires_grad_(False)  # G's update needs gradients through D, not of D
+        with amp.autocast():
+            recon = D(small, fake).float()
+        loss_g = g_loss(stacks, target, recon, fake, t.lambda_g)
+        out |= {"loss_d": loss_d.detach(), "l_real": l_real.detach(), "l_fake": l_fake.detach()}
     else:
-        loss_g = sum(F.mse_loss(h, target) for h in stacks)
-    state.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()  # type: ignore[union-attr]
-    state.opt_g.step()
-    state.step += 1
-    out["loss_g"] = loss_g.item()  # type: ignore[union-attr]
+        loss_g = sum(F.mse_loss(h, target) for h in stacks)  # type: ignore[assignment]
+    task.updates.update("g", loss_g)  # type: ignore[arg-type]
+    if D is not None:
+        D.requires_grad_(True)
+    out["loss_g"] = loss_g.detach()  # type: ignore[union-attr]
     return out
 
 
@@ -245,6 +196,7 @@ def predict_joints(G: StackedHourglass, x: torch.Tensor, flip: bool = True) -> t
     MPII's swap for K = 16, LSP's for K = 14), decoded with the quarter-pixel shift."""
     was = G.training
     G.eval()
+    x = x.to(module_device(G))
     try:
         maps = G(x)[-1]  # (B, K, H, H)
         if flip:
@@ -252,7 +204,7 @@ def predict_joints(G: StackedHourglass, x: torch.Tensor, flip: bool = True) -> t
             maps = (maps + flip_heatmaps(G(x.flip(dims=[3]))[-1], swap)) / 2
     finally:
         G.train(was)
-    return decode_heatmaps(maps)[0]
+    return decode_heatmaps(maps.float())[0].cpu()
 
 
 def evaluate_pose(
@@ -275,36 +227,6 @@ def evaluate_pose(
     return metric_for(dataset.joints)(*args)
 
 
-def _checkpoint(state: PoseState) -> dict[str, Any]:
-    return {
-        "kind": KIND,
-        "version": __version__,
-        "config": state.cfg.to_dict(),
-        "step": state.step,
-        "k": state.k,
-        "G": state.G.state_dict(),
-        "D": state.D.state_dict() if state.D is not None else None,
-        "opt_g": state.opt_g.state_dict(),
-        "opt_d": state.opt_d.state_dict() if state.opt_d is not None else None,
-        "noise_rng": state.noise.get_state(),
-        "rng": capture_rng_state(),
-    }
-
-
-def load_pose_state(ckpt: dict[str, Any]) -> PoseState:
-    """Rebuild a :class:`PoseState` from a checkpoint dict."""
-    state = build_state(PoseRunConfig.from_dict(ckpt["config"]))
-    state.G.load_state_dict(ckpt["G"])
-    state.opt_g.load_state_dict(ckpt["opt_g"])
-    if state.D is not None and state.opt_d is not None:
-        state.D.load_state_dict(ckpt["D"])
-        state.opt_d.load_state_dict(ckpt["opt_d"])
-    state.step, state.k = int(ckpt["step"]), float(ckpt["k"])
-    state.noise.set_state(ckpt["noise_rng"])
-    restore_rng_state(ckpt["rng"])
-    return state
-
-
 def train_pose(
     cfg: PoseRunConfig | None = None,
     *,
@@ -312,46 +234,21 @@ def train_pose(
     runs_root: str | Path = "runs/pose",
     resume: str | Path | None = None,
     steps: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    progress: bool | None = False,
 ) -> Path:
     """Train (or continue) a pose model; returns the run folder. A fresh run's config is
-    resolved (the joint count follows the annotations) and written before step 0."""
-    if resume is not None:
-        path, ckpt = load_source(resume, kind=KIND)
-        state = load_pose_state(ckpt)
-        if steps is not None:
-            t = dataclasses.replace(state.cfg.train, steps=steps)
-            state.cfg = dataclasses.replace(state.cfg, train=t)
-        run_dir = path.parent  # load_source resolves a run folder to its checkpoint
-    else:
-        cfg = resolve_config(cfg or PoseRunConfig())
-        name = f"hg-{cfg.model.attention}-{'adv' if cfg.train.adversarial else 'sup'}"
-        if not cfg.data.synthetic:
-            name += f"-{annotation_format(cfg.data.annotations)}"
-        run_dir = Path(out) if out else make_run_dir(Path(runs_root), name)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_yaml(run_dir / "config.yaml", cfg.to_dict())
-        state = build_state(cfg)
-    t = state.cfg.train
-    dataset, val = datasets(state.cfg)
-    stats = StatsWriter(run_dir)
-    try:
-        while state.step < t.steps:
-            losses = train_step(state, dataset)
-            if state.step % t.log_every == 0 or state.step == t.steps:
-                stats.scalars(state.step, losses)
-            if t.eval_every and (state.step % t.eval_every == 0 or state.step == t.steps):
-                with torch.random.fork_rng(devices=[]):  # evaluation leaves training's RNG
-                    scores = evaluate_pose(state.G, val, n=t.eval_n)
-                metric = metric_for(val.joints).key
-                stats.scalars(state.step, {f"metric/{metric}_{k}": v for k, v in scores.items()})
-                print(f"pose: step {state.step}: {metric} {scores['total']:.1f}", file=sys.stderr)
-            if state.step % t.save_every == 0 or state.step == t.steps:
-                save_checkpoint(_checkpoint(state), run_dir / checkpoint_name(state.step))
-                prune_checkpoints(run_dir, t.keep_checkpoints)
-    finally:
-        stats.close()
-    print(f"pose: step {state.step} of {t.steps}", file=sys.stderr)
-    return run_dir
+    resolved (the joint count follows the annotations) and written before step 0; ``steps``
+    raises the total of a resumed run."""
+    overrides = dict(overrides or {})
+    if steps is not None:
+        overrides["train"] = {**overrides.get("train", {}), "steps": steps}
+    if resume is None and cfg is None:
+        cfg = PoseRunConfig()
+    return engine.train(
+        PoseTask, cfg, out=out, runs_root=runs_root, resume=resume, overrides=overrides,
+        progress=progress,
+    )  # fmt: skip
 
 
 def load_pose_model(source: str | Path) -> tuple[StackedHourglass, PoseRunConfig]:

@@ -6,7 +6,7 @@ import torch
 
 from sagan.errors import SaganError
 
-__all__ = ["pick_device"]
+__all__ = ["module_device", "pick_device"]
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -31,3 +31,10 @@ def pick_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise SaganError("--device mps: Apple MPS is not available here; use --device cpu")
     return device
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Where ``module``'s first parameter (or buffer) lives; the CPU for a stateless one."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
