@@ -79,6 +79,9 @@ class Mode:
     """Adam's per-parameter loop instead of the library's fused/foreach Adam."""
     compiled: bool = False
     """``torch.compile`` on G's and D's forward: the library's ``--compile``."""
+    sync_guard: bool = False
+    """The non-finite verdict read on the host after every update (``bool(isfinite(...))``,
+    the design before the on-device guard): two host syncs per iteration."""
 
 
 MODES = {
@@ -92,6 +95,7 @@ MODES = {
     "ours-adam-loop": Mode(adam_loop=True),
     "ours-compile": Mode(compiled=True),
     "ours-bf16-compile": Mode("bf16", compiled=True),
+    "ours-sync-guard": Mode(sync_guard=True),
 }
 
 
@@ -109,11 +113,20 @@ def measure_one(
     layout = torch.contiguous_format if how.nchw else torch.channels_last
     state.G.to(memory_format=layout)
     state.D.to(memory_format=layout)
+    opts = state.updates.optimizers
     if how.adam_loop:
         t = cfg.train
         betas = (t.beta1, t.beta2)
-        state.opt_g = torch.optim.Adam(state.G.parameters(), t.lr_g, betas, foreach=False)
-        state.opt_d = torch.optim.Adam(state.D.parameters(), t.lr_d, betas, foreach=False)
+        opts["g"] = torch.optim.Adam(state.G.parameters(), t.lr_g, betas, foreach=False)
+        opts["d"] = torch.optim.Adam(state.D.parameters(), t.lr_d, betas, foreach=False)
+    if how.sync_guard:
+        guarded = state.updates.update
+
+        def update(name: str, loss: torch.Tensor) -> None:
+            guarded(name, loss)
+            bool(state.updates._bad)  # the host waits for the verdict, as the old loop did
+
+        state.updates.update = update  # type: ignore[method-assign]
     context = contextlib.ExitStack()
     if how.explicit:
         context.enter_context(explicit_attention(state.G))
@@ -127,13 +140,21 @@ def measure_one(
             yield real, labels
 
     it = batches()
+
+    def step() -> None:  # as the engine's loop: the iteration, the guard's counters, the EMA
+        train_step(state, it, LOSSES["hinge"])
+        state.updates.end_iteration()
+        state.step_count += 1
+        for key, ema in state.emas.items():
+            ema.update(state.nets[key], state.step_count)
+
     with context:
         for _ in range(warmup):
-            train_step(state, it, LOSSES["hinge"])
+            step()
         _synchronize(dev)
         start = time.perf_counter()
         for _ in range(iters):
-            train_step(state, it, LOSSES["hinge"])
+            step()
         _synchronize(dev)
         sec = (time.perf_counter() - start) / iters
     peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else peak_mib()

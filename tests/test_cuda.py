@@ -76,12 +76,13 @@ def test_train_step_on_cuda_learns_in_every_precision(precision: str) -> None:
     batches = iter(lambda: (real, labels), None)
     for _ in range(3):
         stats = train_step(state, batches, LOSSES["hinge"])
+        state.updates.end_iteration()
     assert all(torch.isfinite(v).all() for v in stats.values())
-    assert int(stats["skipped_updates"]) == 0
+    assert state.updates.read().skipped == 0
     moved = [k for k, v in state.G.state_dict().items() if not torch.equal(v, before[k])]
     assert any(k.endswith("gamma") for k in moved)  # attention learns
     assert next(iter(state.G.attention.values())).gamma.device.type == "cuda"
-    assert state.scaler_g.is_enabled() == (precision == "16")
+    assert state.updates.scalers["g"].is_enabled() == (precision == "16")
 
 
 def test_a_run_trained_on_cuda_resumes_and_samples_on_the_cpu(tmp_path: Path) -> None:
@@ -95,3 +96,31 @@ def test_a_run_trained_on_cuda_resumes_and_samples_on_the_cpu(tmp_path: Path) ->
     gen = load_generator(run, device="cpu")
     images = gen.sample(4, generator=torch.Generator().manual_seed(0))
     assert images.shape == (4, 1, 32, 32) and torch.isfinite(images).all()  # digits
+
+
+APPS = {
+    "levels": ["levels", "train", "--batch-size", "8", "--ch", "8", "--z-dim", "8",
+               "--embed", "4", "--bootstrap-every", "2", "--bootstrap-samples", "8"],
+    "pose": ["pose", "train", "--stacks", "2", "--features", "16", "--depth", "2",
+             "--d-features", "8", "--d-depth", "2", "--resolution", "32", "--batch-size", "4",
+             "--train-size", "20"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("app", list(APPS))
+@pytest.mark.parametrize("precision", ["32", "bf16", "16"])
+def test_levels_and_pose_train_on_cuda_and_resume_on_the_cpu(
+    app: str, precision: str, tmp_path: Path
+) -> None:
+    from sagan.cli import main
+
+    run = tmp_path / "run"
+    argv = [*APPS[app], "--steps", "4", "--save-every", "2", "--device", "cuda", "--no-progress"]
+    assert main([*argv, "--precision", precision, "--eval-every", "4", "--out", str(run)]) == 0
+    ckpt = load_checkpoint(find_checkpoints(run)[-1], kind=app)
+    assert ckpt["step"] == 4 and ckpt["skipped"] == 0
+    assert all(torch.isfinite(v.float()).all() for v in ckpt["G"].values())
+    assert (run / "best.pt").exists()
+    back = ["--device", "cpu", "--precision", "32", "--steps", "5", "--no-progress"]
+    assert main([*APPS[app][:2], "--resume", str(run), *back]) == 0
+    assert load_checkpoint(find_checkpoints(run)[-1], kind=app)["step"] == 5

@@ -51,6 +51,7 @@ __all__ = [
     "LevelTask",
     "count_loss",
     "generate_levels",
+    "load_state",
     "train_levels",
 ]
 
@@ -356,6 +357,13 @@ def build_state(cfg: LevelRunConfig, levels: np.ndarray, device: str = "cpu") ->
     return build_task(LevelTask, cfg, np.asarray(levels), torch.device(device))
 
 
+def load_state(ckpt: dict[str, Any], device: str = "cpu") -> LevelTask:
+    """The :class:`LevelTask` a level checkpoint dict holds (networks, training set, streams)."""
+    from sagan.training.engine import load_task
+
+    return load_task(LevelTask, ckpt, torch.device(device))
+
+
 def train_levels(
     cfg: LevelRunConfig | None = None,
     *,
@@ -369,12 +377,9 @@ def train_levels(
     """Train (or, with ``resume`` = ``auto``, a run folder or checkpoint, continue) a level GAN;
     returns the run folder. ``steps`` raises the total of a resumed run (as does
     ``overrides={"train": {"steps": N}}``)."""
-    overrides = dict(overrides or {})
-    if steps is not None:
-        overrides["train"] = {**overrides.get("train", {}), "steps": steps}
     if resume is None and cfg is None:
         cfg = LevelRunConfig()
     return engine.train(
-        LevelTask, cfg, out=out, runs_root=runs_root, resume=resume, overrides=overrides,
-        progress=progress,
+        LevelTask, cfg, out=out, runs_root=runs_root, resume=resume, steps=steps,
+        overrides=overrides, progress=progress,
     )  # fmt: skip

@@ -240,14 +240,11 @@ def train_pose(
     """Train (or continue) a pose model; returns the run folder. A fresh run's config is
     resolved (the joint count follows the annotations) and written before step 0; ``steps``
     raises the total of a resumed run."""
-    overrides = dict(overrides or {})
-    if steps is not None:
-        overrides["train"] = {**overrides.get("train", {}), "steps": steps}
     if resume is None and cfg is None:
         cfg = PoseRunConfig()
     return engine.train(
-        PoseTask, cfg, out=out, runs_root=runs_root, resume=resume, overrides=overrides,
-        progress=progress,
+        PoseTask, cfg, out=out, runs_root=runs_root, resume=resume, steps=steps,
+        overrides=overrides, progress=progress,
     )  # fmt: skip
 
 

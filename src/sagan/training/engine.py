@@ -76,7 +76,15 @@ from sagan.training.rng import capture_rng_state, restore_rng_state
 from sagan.training.rundir import find_latest_run, make_run_dir
 from sagan.training.stats import StatsWriter
 
-__all__ = ["Context", "Evaluation", "Task", "build_task", "resolve_resume_config", "train"]
+__all__ = [
+    "Context",
+    "Evaluation",
+    "Task",
+    "build_task",
+    "load_task",
+    "resolve_resume_config",
+    "train",
+]
 
 MAX_ROLLBACKS = 3
 """Rollbacks after which a diverging run stops with advice."""
@@ -272,6 +280,12 @@ def build_task(
     return _build(task_cls, cfg, data, device, info or DistInfo())
 
 
+def load_task(task_cls: type[Task], ckpt: dict[str, Any], device: torch.device) -> Any:
+    """The task a checkpoint dict holds, in this process (analysis scripts, tests)."""
+    cfg, data = task_cls.prepare(task_cls.config_from_dict(ckpt["config"]), resuming=True)
+    return _load(task_cls, ckpt, cfg, data, device, DistInfo())
+
+
 def _build(task_cls: type[Task], cfg: Any, data: Any, device: torch.device, info: DistInfo) -> Task:
     t: EngineConfig = cfg.train
     precision = resolve_precision(t.precision, device)
@@ -423,6 +437,7 @@ def train(
     resume: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     progress: bool | None = None,
+    steps: int | None = None,
 ) -> Path:
     """Train (or resume) a run of ``task_cls`` and return its folder.
 
@@ -434,16 +449,20 @@ def train(
         resume: None, ``"auto"`` (newest run under ``runs_root``), a run folder or a checkpoint.
         overrides: on resume, settings given on the command line, ``{section: {key: value}}``.
         progress: show a progress bar (None = when stderr is a terminal).
+        steps: on resume, the new total (the same as ``overrides={"train": {"steps": N}}``).
 
     Under ``torchrun`` every process runs this; rank 0 alone logs, samples and saves.
     """
+    overrides = dict(overrides or {})
+    if steps is not None:
+        overrides["train"] = {**overrides.get("train", {}), "steps": steps}
     cfg, run_dir, ckpt = _open_run(
         task_cls,
         cfg,
         out=Path(out) if out is not None else None,
         runs_root=Path(runs_root),
         resume=resume,
-        overrides=overrides or {},
+        overrides=overrides,
     )
     info, device = setup(cfg.train.device)
     try:
@@ -462,6 +481,11 @@ def _train(
     device: torch.device,
     progress: bool | None,
 ) -> Path:
+    if cfg.train.batch_size % info.world_size:
+        raise SaganError(
+            f"--batch-size {cfg.train.batch_size} (the global batch) must divide by the "
+            f"{info.world_size} processes"
+        )
     cfg, data = task_cls.prepare(cfg, resuming=ckpt is not None)
     if info.is_main:
         if run_dir is None:
@@ -546,7 +570,9 @@ class _Loop:
                 "iterations in a row) before any checkpoint; lower the learning rates"
             ) from None
         old.close()
+        skipped = old.updates.read().skipped  # the run's count goes on: they did happen
         new = _load(self.task_cls, ckpt, old.cfg, old.data, old.ctx.device, self.info)
+        new.updates.restore_skipped(skipped)
         _wrap_distributed(new, old.ctx.device)
         self.rollbacks += 1
         # a different noise stream, or the same steps would diverge the same way again
