@@ -421,3 +421,37 @@ def test_guard_with_a_fused_optimiser_never_reads_the_verdict_on_the_host(
         guard.end_iteration()
     monkeypatch.undo()
     assert guard.read().skipped == 1
+
+
+@app_names
+def test_compile_reaches_every_trained_network_and_leaves_state_dicts_plain(app: str) -> None:
+    """--compile wraps the trained networks' forward with torch.compile (compiled lazily, on
+    the first call: not paid here) and keeps the EMA copy eager and the state dicts plain."""
+    from sagan.cli import build_parser
+    from sagan.config import flag_overrides
+    from sagan.training.engine import build_task
+
+    parser_args = build_parser().parse_args(_argv(app, "--compile"))
+    overrides = flag_overrides(parser_args, parser_args.flags)
+    task_cls, cfg_cls = {
+        "images": ("sagan.images.train:ImageTask", "sagan.images.config:RunConfig"),
+        "levels": ("sagan.levels.train:LevelTask", "sagan.levels.config:LevelRunConfig"),
+        "pose": ("sagan.pose.train:PoseTask", "sagan.pose.config:PoseRunConfig"),
+    }[app]
+    import importlib
+
+    def load(path: str):  # type: ignore[no-untyped-def]
+        module, name = path.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    task_class = load(task_cls)
+    cfg, data = task_class.prepare(load(cfg_cls).from_dict(overrides), resuming=False)
+    assert cfg.train.compile
+    task = build_task(task_class, cfg, data, torch.device("cpu"))
+    assert task.nets
+    for net in task.nets.values():  # torch.compile's wrapper around the bound forward
+        assert getattr(net.forward, "_torchdynamo_orig_callable", None) is not None
+    for ema in task.emas.values():
+        assert "forward" not in vars(ema.shadow)  # the EMA copy stays eager
+    for net in task.nets.values():
+        assert not any("_orig_mod" in k for k in net.state_dict())

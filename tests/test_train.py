@@ -365,3 +365,16 @@ def test_compile_changes_speed_not_the_result(tmp_path: Path) -> None:
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["compile"] is True
     ckpt = load_checkpoint(find_checkpoints(run)[-1], kind="images")
     assert ckpt["step"] == 2 and not any("_orig_mod" in k for k in ckpt["G"])
+
+
+def test_a_model_too_narrow_for_attention_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sagan.cli import main
+
+    argv = ["train", "--arch", "dcgan", "--ch", "4", "--steps", "1", "--device", "cpu"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sagan: error: model: SelfAttention2d needs") and err.count("\n") == 1
+    assert "raise --ch or change --attention" in err
+    assert not (tmp_path / "run").exists()

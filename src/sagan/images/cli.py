@@ -18,7 +18,7 @@ def _add_train(commands: Any) -> None:
     from sagan.images.config import RunConfig
     from sagan.training.cli import add_train_parser
 
-    p, flags = add_train_parser(
+    add_train_parser(
         commands,
         "train",
         config_class=RunConfig,
@@ -29,8 +29,8 @@ def _add_train(commands: Any) -> None:
             "folder gets config.yaml, stats.jsonl, samples/*.png and ckpt-*.pt."
         ),
         runs_default="runs",
+        handler=_train,
     )
-    p.set_defaults(handler=_train, flags=flags)
 
 
 def _train(args: argparse.Namespace) -> int:

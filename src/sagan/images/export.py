@@ -19,7 +19,13 @@ from sagan.images.config import ModelConfig
 from sagan.images.networks import build_generator
 from sagan.training import load_source
 
-__all__ = ["EXPORT_FORMAT", "LoadedGenerator", "export_generator", "load_generator"]
+__all__ = [
+    "EXPORT_FORMAT",
+    "LoadedGenerator",
+    "TrainingSampler",
+    "export_generator",
+    "load_generator",
+]
 
 EXPORT_FORMAT = "torch-sagan-generator-v1"
 _WEIGHTS, _META = "generator.safetensors", "generator.json"
@@ -95,6 +101,34 @@ class LoadedGenerator(nn.Module):
 
 
 _Source = tuple[ModelConfig, dict[str, torch.Tensor], int, str | None]
+
+
+class TrainingSampler:
+    """The (EMA) generator of a running training as a metrics sampler: samples through
+    :meth:`LoadedGenerator.sample` in eval mode, then puts the network back in the mode it was
+    in (G itself trains on when the run keeps no EMA)."""
+
+    def __init__(self, net: nn.Module, config: ModelConfig, step: int, data: str) -> None:
+        self.net = net
+        was_training = net.training
+        self.gen = LoadedGenerator(net, config, step, data)  # sets eval
+        net.train(was_training)
+        self.num_classes, self.channels = self.gen.num_classes, self.gen.channels
+        self.resolution, self.data = self.gen.resolution, data
+
+    def sample(
+        self,
+        n: int,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """(n, C, R, R) in [0, 1]."""
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            return self.gen.sample(n, labels=labels, generator=generator)
+        finally:
+            self.net.train(was_training)
 
 
 def _from_checkpoint(source: Path) -> _Source:

@@ -25,12 +25,11 @@ from sagan.errors import SaganError
 from sagan.images.config import RunConfig
 from sagan.images.data import ImageDataset, dataset_fingerprint, load_dataset
 from sagan.images.evaluate import PRIMARY_METRICS, check_metrics
-from sagan.images.export import LoadedGenerator
+from sagan.images.export import TrainingSampler
 from sagan.images.grid import save_grid
 from sagan.images.loader import batch_stream
 from sagan.images.networks import build_discriminator, build_generator
 from sagan.losses import LOSSES, GANLoss
-from sagan.nn import attention_gammas
 from sagan.training import EMA, TimedIterator, engine
 from sagan.training.distributed import DistInfo
 from sagan.training.engine import Context, Evaluation, Task
@@ -58,8 +57,11 @@ class ImageTask(Task):
         super().__init__(cfg, data, ctx)
         t, device = cfg.train, ctx.device
         # channels_last: the layout oneDNN (CPU) and cuDNN tensor cores run convolutions in
-        G = build_generator(cfg.model).to(device, memory_format=torch.channels_last)
-        D = build_discriminator(cfg.model).to(device, memory_format=torch.channels_last)
+        try:
+            G = build_generator(cfg.model).to(device, memory_format=torch.channels_last)
+            D = build_discriminator(cfg.model).to(device, memory_format=torch.channels_last)
+        except ValueError as exc:  # e.g. too few channels for attention at a resolution
+            raise SaganError(f"model: {exc}; raise --ch or change --attention") from None
         if t.ema_decay > 0:
             self.emas = {"G": EMA(G, t.ema_decay)}  # an eager copy
         if t.sync_bn and ctx.dist.enabled:
@@ -190,8 +192,7 @@ class ImageTask(Task):
         if self.batches is not None:
             values["data_wait_share"] = self.batches.waited / seconds if seconds > 0 else 0.0
             self.batches.waited = 0.0
-        gammas = attention_gammas(self.G, "G") | attention_gammas(self.D, "D")
-        return values | {f"gamma/{k}": v for k, v in gammas.items()}
+        return values | self.gammas()
 
     def progress(self, values: dict[str, float]) -> dict[str, str]:
         shown = {
@@ -199,7 +200,7 @@ class ImageTask(Task):
             "G": f"{values['loss_g']:.3f}",
             "img/s": f"{values['img_per_s']:.0f}",
         }
-        return shown | {k[6:]: f"{v:+.3f}" for k, v in values.items() if k.startswith("gamma/")}
+        return shown | self.shown_gammas(values)
 
     def sample(self, path_dir: Path) -> np.ndarray | None:
         net = self.sampler
@@ -210,10 +211,13 @@ class ImageTask(Task):
         net.train(was_training)
         return save_grid(images, path_dir / f"fakes-{self.step_count:07d}.png", nrow=8)
 
+    def _live_sampler(self) -> TrainingSampler:
+        return TrainingSampler(self.sampler, self.cfg.model, self.step_count, self.data.name)
+
     def check_evaluation(self) -> None:
         metrics = self.cfg.train.eval_metrics
         if metrics.strip():
-            check_metrics(_TrainingSampler(self), metrics.split(","), self.data.name)
+            check_metrics(self._live_sampler(), metrics.split(","), self.data.name)
 
     def evaluate(self) -> Evaluation:
         """The offline or Inception metrics of the (EMA) generator; best.pt follows FID, else
@@ -224,7 +228,7 @@ class ImageTask(Task):
         names = [m for m in t.eval_metrics.split(",") if m.strip()] or None
         device = self.ctx.device
         result = evaluate(
-            _TrainingSampler(self), metrics=names, real=self.data, n=t.eval_n, seed=0,
+            self._live_sampler(), metrics=names, real=self.data, n=t.eval_n, seed=0,
             device=device,
         )  # fmt: skip
         primary = next((m for m in PRIMARY_METRICS if m in result.values), None)
@@ -305,35 +309,6 @@ def fixed_latents(
         y = torch.arange(n) % m.num_classes if m.num_classes else None
     z = torch.randn(n, m.z_dim, generator=g)
     return z.to(device), (y.to(device) if y is not None else None)
-
-
-class _TrainingSampler:
-    """The (EMA) generator of a running training as a metrics :class:`Sampler`: samples
-    through :meth:`LoadedGenerator.sample` in eval mode, then puts the network back in the
-    mode it was in (G itself trains on when the run keeps no EMA)."""
-
-    def __init__(self, task: ImageTask) -> None:
-        self.net = task.sampler
-        data = task.data.name
-        was_training = self.net.training
-        self.gen = LoadedGenerator(self.net, task.cfg.model, task.step_count, data)  # sets eval
-        self.net.train(was_training)
-        self.num_classes, self.channels = self.gen.num_classes, self.gen.channels
-        self.resolution, self.data = self.gen.resolution, data
-
-    def sample(
-        self,
-        n: int,
-        labels: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """(n, C, R, R) in [0, 1]."""
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            return self.gen.sample(n, labels=labels, generator=generator)
-        finally:
-            self.net.train(was_training)
 
 
 def train(

@@ -144,7 +144,7 @@ def register(commands: Any) -> None:
     from sagan.levels.config import LevelRunConfig
     from sagan.training.cli import add_train_parser
 
-    t, flags = add_train_parser(
+    t = add_train_parser(
         sub,
         "train",
         config_class=LevelRunConfig,
@@ -156,6 +156,7 @@ def register(commands: Any) -> None:
         "bootstrap) < flags. The run folder gets config.yaml, stats.jsonl, samples/, "
         "bootstrap/ and ckpt-*.pt.",
         runs_default="runs/levels",
+        handler=_train,
     )
     t.add_argument(
         "--variant",
@@ -163,7 +164,6 @@ def register(commands: Any) -> None:
         "--conditional",
     )
     t.add_argument("--no-bootstrap", action="store_true", help="train on the given levels only")
-    t.set_defaults(handler=_train, flags=flags)
 
     g = sub.add_parser(
         "generate",

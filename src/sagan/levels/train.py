@@ -37,7 +37,6 @@ from sagan.levels.playability import check_playable
 from sagan.levels.render import render_levels
 from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, KEY
 from sagan.losses import d_hinge, g_hinge
-from sagan.nn import attention_gammas
 from sagan.training import EMA, engine
 from sagan.training.device import module_device
 from sagan.training.distributed import broadcast_object
@@ -186,15 +185,14 @@ class LevelTask(Task):
             "acceptance": self.accepted / self.proposed if self.proposed else 0.0,
             "levels_per_s": it_per_s * self.cfg.train.batch_size,
         }
-        gammas = attention_gammas(self.G, "G") | attention_gammas(self.D, "D")
-        return values | {f"gamma/{k}": v for k, v in gammas.items()}
+        return values | self.gammas()
 
     def progress(self, values: dict[str, float]) -> dict[str, str]:
         return {
             "D": f"{values['loss_d']:.3f}",
             "G": f"{values['loss_g']:.3f}",
             "levels": f"{values['train_size']:.0f}",
-        }
+        } | self.shown_gammas(values)
 
     def sample(self, path_dir: Path) -> np.ndarray | None:
         from PIL import Image

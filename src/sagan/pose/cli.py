@@ -101,7 +101,7 @@ def register(commands: Any) -> None:
     from sagan.pose.config import PoseRunConfig
     from sagan.training.cli import add_train_parser
 
-    t, flags = add_train_parser(
+    add_train_parser(
         sub,
         "train",
         config_class=PoseRunConfig,
@@ -111,8 +111,8 @@ def register(commands: Any) -> None:
         "--config FILE (YAML with sections model, train, data) < flags. The run folder gets "
         "config.yaml, stats.jsonl and ckpt-*.pt.",
         runs_default="runs/pose",
+        handler=_train,
     )
-    t.set_defaults(handler=_train, flags=flags)
     e = sub.add_parser(
         "eval", help="PCKh@0.5 (MPII order) or PCK@0.2 (LSP) on the run's held-out people"
     )

@@ -123,13 +123,14 @@ class PoseTask(Task):
         self.k = torch.tensor(float(ckpt["k"]), device=self.ctx.device)
 
     def log_values(self, it_per_s: float, seconds: float) -> dict[str, float]:
-        return {"k": float(self.k), "img_per_s": it_per_s * self.cfg.train.batch_size}
+        values = {"k": float(self.k), "img_per_s": it_per_s * self.cfg.train.batch_size}
+        return values | self.gammas()
 
     def progress(self, values: dict[str, float]) -> dict[str, str]:
         shown = {"G": f"{values['loss_g']:.4f}", "img/s": f"{values['img_per_s']:.1f}"}
         if "loss_d" in values:
             shown |= {"D": f"{values['loss_d']:.4f}", "k": f"{values['k']:.4f}"}
-        return shown
+        return shown | self.shown_gammas(values)
 
     def evaluate(self) -> Evaluation:
         """PCKh@0.5 (PCK@0.2 for LSP) per joint on ``train.eval_n`` held-out people, flip

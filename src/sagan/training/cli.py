@@ -26,8 +26,10 @@ def add_train_parser(
     help: str,
     description: str,
     runs_default: str,
-) -> tuple[argparse.ArgumentParser, list[ConfigFlag]]:
-    """Add sub-command ``name`` with the flags of ``config_class`` and the run flags."""
+    handler: Callable[[argparse.Namespace], int],
+) -> argparse.ArgumentParser:
+    """Add sub-command ``name`` with the flags of ``config_class`` and the run flags; the
+    parsed namespace carries ``handler`` and ``flags`` (the :class:`ConfigFlag` list)."""
     p = commands.add_parser(name, help=help, description=description)
     flags = add_config_flags(p, config_class)
     r = p.add_argument_group("run folder")
@@ -51,7 +53,8 @@ def add_train_parser(
         default=None,
         help="progress bar (default: when the terminal is interactive)",
     )
-    return p, flags
+    p.set_defaults(handler=handler, flags=flags)
+    return p
 
 
 def run_train(

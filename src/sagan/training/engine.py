@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from sagan import __version__
 from sagan.config import merge, write_yaml
 from sagan.errors import SaganError
+from sagan.nn import attention_gammas
 from sagan.training.checkpoint import (
     checkpoint_name,
     find_checkpoints,
@@ -229,6 +230,19 @@ class Task(ABC):
     def train_net(self, key: str) -> nn.Module:
         """The network as its own update calls it (a DDP wrapper under torchrun)."""
         return self.train_nets.get(key) or self.nets[key]
+
+    def gammas(self) -> dict[str, float]:
+        """The learned gamma of every attention layer of the trained networks, keyed
+        ``gamma/G16`` (network key, then the layer's name)."""
+        out: dict[str, float] = {}
+        for key, net in self.nets.items():
+            out |= {f"gamma/{k}": v for k, v in attention_gammas(net, key).items()}
+        return out
+
+    @staticmethod
+    def shown_gammas(values: dict[str, float]) -> dict[str, str]:
+        """The gammas among logged ``values``, for the progress bar (``G16: +0.012``)."""
+        return {k[6:]: f"{v:+.3f}" for k, v in values.items() if k.startswith("gamma/")}
 
     def all_networks(self) -> list[nn.Module]:
         """Trained networks and their EMA copies."""
@@ -487,6 +501,12 @@ def _train(
             f"{info.world_size} processes"
         )
     cfg, data = task_cls.prepare(cfg, resuming=ckpt is not None)
+    # the networks first: a model that cannot be built fails before anything is written
+    if ckpt is None:
+        task = _build(task_cls, cfg, data, device, info)
+    else:
+        task = _load(task_cls, ckpt, cfg, data, device, info)
+        del ckpt
     if info.is_main:
         if run_dir is None:
             run_dir = make_run_dir(runs_root, task_cls.describe(cfg, data))
@@ -499,11 +519,6 @@ def _train(
             print(f"removed the partial file of a checkpoint save that was cut off in {run_dir}")
         write_yaml(run_dir / "config.yaml", cfg.to_dict())
     run_dir = Path(broadcast_object(str(run_dir), info))
-    if ckpt is None:
-        task = _build(task_cls, cfg, data, device, info)
-    else:
-        task = _load(task_cls, ckpt, cfg, data, device, info)
-        del ckpt
     _wrap_distributed(task, device)
     return _Loop(task_cls, task, run_dir, progress).run()
 

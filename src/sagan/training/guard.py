@@ -36,7 +36,7 @@ class GuardCounts:
 
 
 def _fused(opt: torch.optim.Optimizer) -> bool:
-    return bool(opt.defaults.get("fused"))
+    return all(group.get("fused") for group in opt.param_groups)
 
 
 class GuardedOptimizers:
@@ -131,7 +131,12 @@ class GuardedOptimizers:
     def load_state_dict(self, state: dict[str, dict]) -> None:
         """Load what :meth:`state_dict` wrote (scaler states only when saved with float16)."""
         for name, opt in self.optimizers.items():
+            kernels = [{k: g.get(k) for k in ("fused", "foreach")} for g in opt.param_groups]
             opt.load_state_dict(state[f"opt_{name}"])
+            # the kernel is this machine's choice, not optimisation state: a checkpoint saved
+            # with another (an older run, another device) keeps this one's
+            for group, kernel in zip(opt.param_groups, kernels, strict=True):
+                group.update(kernel)
             scaler_state = state.get(f"scaler_{name}")
             if scaler_state and self.scalers[name].is_enabled():
                 self.scalers[name].load_state_dict(scaler_state)
