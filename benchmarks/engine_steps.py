@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -100,6 +101,16 @@ def _subprocess(case: str, precision: str, warmup: int, iters: int) -> dict[str,
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
@@ -118,8 +129,9 @@ def main() -> None:
             p.error("--device cuda: no CUDA GPU is available here")
         where, memory = f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}", "GPU"
     else:
-        where, memory = f"{torch.get_num_threads()} threads, {platform.processor()}", "RSS"
-    print(f"torch {torch.__version__}, {where}")
+        where, memory = f"{torch.get_num_threads()} threads, {_cpu_model()}", "RSS"
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    print(f"torch {torch.__version__}, {where}" + (f", ONEDNN_MAX_CPU_ISA={isa}" if isa else ""))
     print(f"| case | precision | s / iteration | examples / s | peak {memory} MiB |")
     print("|---|---|---|---|---|")
     for case in args.cases:

@@ -136,7 +136,7 @@ class ImageTask(Task):
 
     # -- the iteration ---------------------------------------------------------------------------
 
-    def start(self, run_dir: Path | None, position_restored: bool) -> None:
+    def start(self, run_dir: Path | None) -> None:
         t, info = self.cfg.train, self.ctx.dist
         self.batches = TimedIterator(
             batch_stream(

@@ -30,7 +30,6 @@ samples and metrics, and its typed config (whose ``train`` section subclasses
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import signal
 import sys
@@ -183,8 +182,9 @@ class Task(ABC):
 
     # -- extras the engine calls --------------------------------------------------------------
 
-    def start(self, run_dir: Path | None, position_restored: bool) -> None:  # noqa: B027
-        """Called once before the first iteration (``run_dir`` on rank 0 only)."""
+    def start(self, run_dir: Path | None) -> None:  # noqa: B027
+        """Called before the first iteration and again after a rollback (``run_dir`` on rank 0
+        only): open data streams, write first pictures."""
 
     def close(self) -> None:  # noqa: B027
         """Release data streams."""
@@ -540,6 +540,8 @@ class _Loop:
         self.stats = StatsWriter(run_dir) if self.info.is_main else None
         self.rollbacks = 0
         self.progress = progress
+        self.worst = 0
+        """The longest non-finite streak seen since the last rollback (read at logs/saves)."""
 
     # -- pieces -------------------------------------------------------------------------------
 
@@ -599,7 +601,7 @@ class _Loop:
         )
         self.task = new
         self.worst = 0
-        new.start(self.run_dir if self.info.is_main else None, position_restored=True)
+        new.start(self.run_dir if self.info.is_main else None)
 
     def evaluate(self) -> None:
         task = self.task
@@ -659,8 +661,7 @@ class _Loop:
             samples_dir.mkdir(exist_ok=True)
         if t.eval_every:
             task.check_evaluation()  # a typo fails now, not at the first evaluation
-        task.start(run_dir if info.is_main else None, position_restored=task.step_count > 0)
-        self.worst = 0
+        task.start(run_dir if info.is_main else None)
         bar = tqdm(
             total=t.steps,
             initial=task.step_count,
@@ -726,8 +727,3 @@ class _Loop:
         if line and info.is_main:
             print(line, file=sys.stderr)
         return run_dir
-
-
-def replace_train(cfg: Any, **changes: Any) -> Any:
-    """``cfg`` with fields of its ``train`` section replaced."""
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))
