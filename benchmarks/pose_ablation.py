@@ -30,10 +30,15 @@ from sagan.pose.train import (
 
 VARIANTS = {
     "hourglass": ("none", False),
-    "+attention": ("sagan", False),
+    "+sarm": ("sarm", False),
     "+adversarial": ("none", True),
-    "hg-sagan (both)": ("sagan", True),
+    "hg-sagan (both)": ("sarm", True),
+    # the core softmax layer on the features (ours), as the 0.1 table measured it
+    "+sagan": ("sagan", False),
+    "sagan+adversarial": ("sagan", True),
 }
+"""name -> (--attention, adversarial). ``sarm``: the authors' modules (SARM_B in G's heads,
+SARM_A on D's skips); with attention ``none`` the released D keeps residual skips."""
 
 
 def main() -> None:

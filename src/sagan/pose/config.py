@@ -12,10 +12,28 @@ from typing import Any
 
 from sagan.config import check_choice, check_positive, from_dict, to_dict
 from sagan.errors import SaganError
-from sagan.pose.networks import ATTENTION_KINDS
+from sagan.pose.networks import ATTENTION_KINDS, D_ARCHS
 from sagan.training.config import EngineConfig
 
-__all__ = ["PoseDataConfig", "PoseModelConfig", "PoseRunConfig", "PoseTrainConfig"]
+__all__ = [
+    "PoseDataConfig",
+    "PoseModelConfig",
+    "PoseRunConfig",
+    "PoseTrainConfig",
+    "upgrade_config",
+]
+
+
+def upgrade_config(config: dict[str, Any], version: str | None) -> dict[str, Any]:
+    """A pose run's stored config (plain data) in today's terms. Runs written by 0.1 had no
+    ``d_arch`` (their discriminator is ``v0.1``) and called ``ours-sigmoid`` ``sigmoid``."""
+    if version is None or not version.startswith("0.1"):
+        return config
+    model = dict(config.get("model", {}))
+    if model.get("attention") == "sigmoid":
+        model["attention"] = "ours-sigmoid"
+    model.setdefault("d_arch", "v0.1")
+    return {**config, "model": model}
 
 
 @dataclass(frozen=True)
@@ -57,17 +75,29 @@ class PoseModelConfig:
     """Channels of every hourglass (the paper: 256)."""
     depth: int = 3
     """Down-samplings per hourglass (the paper: 4)."""
-    attention: str = "sagan"
-    """``sagan`` (softmax, the core layer), ``sigmoid`` (Wang et al.'s variant) or ``none``."""
+    attention: str = "sarm"
+    """``sarm``: the authors' released modules (SARM_B in the heat-map head of stacks 2..N,
+    SARM_A on the discriminator's skip branches); ``sagan``: the core softmax layer on the
+    features of stacks 2..N (ours); ``ours-sigmoid``: our 0.1 reading of the paper (not the
+    authors' module); ``none``: plain hourglasses."""
     d_features: int = 32
-    """Channels of the discriminator's hourglass."""
+    """Channels of the discriminator's hourglass (the released code: 256)."""
     d_depth: int = 2
-    """Down-samplings of the discriminator's hourglass."""
+    """Down-samplings of the discriminator's hourglass (the released code: 4)."""
+    d_arch: str = "released"
+    """``released``: the authors' discriminator layout (models/discriminator.lua); ``v0.1``:
+    this library's before 0.2, for its runs."""
 
     def __post_init__(self) -> None:
         for name in ("stacks", "features", "depth", "d_features", "d_depth"):
             check_positive(f"model.{name}", getattr(self, name))
+        if self.attention == "sigmoid":
+            raise SaganError(
+                "model.attention sigmoid was our 0.1 reading of the paper, renamed ours-sigmoid "
+                "in 0.2; use sarm for the authors' modules (runs made with 0.1 load as before)"
+            )
         check_choice("model.attention", self.attention, ATTENTION_KINDS)
+        check_choice("model.d_arch", self.d_arch, D_ARCHS)
         if self.joints not in (14, 16):
             raise SaganError(f"model.joints must be 16 (MPII) or 14 (LSP), got {self.joints}")
 

@@ -22,7 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from sagan.errors import SaganError
-from sagan.pose.config import PoseDataConfig, PoseModelConfig, PoseRunConfig, PoseTrainConfig
+from sagan.pose.config import (
+    PoseDataConfig,
+    PoseModelConfig,
+    PoseRunConfig,
+    PoseTrainConfig,
+    upgrade_config,
+)
 from sagan.pose.data import PersonAnnotation, annotation_format, read_annotations
 from sagan.pose.datasets import AnnotatedPoseDataset, SyntheticPoseDataset
 from sagan.pose.heatmaps import decode_heatmaps, flip_heatmaps
@@ -79,7 +85,9 @@ class PoseTask(Task):
             "g": torch.optim.RMSprop(G.parameters(), lr=t.lr_g)
         }
         if t.adversarial:
-            D = HourglassDiscriminator(m.joints, m.d_features, m.d_depth, m.attention).to(device)
+            D = HourglassDiscriminator(m.joints, m.d_features, m.d_depth, m.attention, m.d_arch).to(
+                device
+            )
             self.nets["D"] = D
             opts["d"] = adam(D.parameters(), lr=t.lr_d, betas=(0.9, 0.999))
         self.updates = GuardedOptimizers(opts, ctx.precision, device, ctx.dist)
@@ -97,6 +105,11 @@ class PoseTask(Task):
     @classmethod
     def config_from_dict(cls, data: dict[str, Any]) -> PoseRunConfig:
         return PoseRunConfig.from_dict(data)
+
+    @classmethod
+    def upgrade(cls, ckpt: dict[str, Any]) -> dict[str, Any]:
+        """Checkpoints of 0.1: their config in today's terms (see :func:`upgrade_config`)."""
+        return {**ckpt, "config": upgrade_config(ckpt["config"], ckpt.get("version"))}
 
     @classmethod
     def prepare(
@@ -252,6 +265,7 @@ def train_pose(
 def load_pose_model(source: str | Path) -> tuple[StackedHourglass, PoseRunConfig]:
     """The generator of a pose checkpoint or run folder, in eval mode."""
     _, ckpt = load_source(source, kind=KIND)
+    ckpt = PoseTask.upgrade(ckpt)
     cfg = PoseRunConfig.from_dict(ckpt["config"])
     m = cfg.model
     G = StackedHourglass(m.joints, m.stacks, m.features, m.depth, m.attention)

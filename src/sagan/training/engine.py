@@ -169,6 +169,12 @@ class Task(ABC):
         """Build the run config from plain data (a checkpoint's or a YAML file's)."""
 
     @classmethod
+    def upgrade(cls, ckpt: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint written by an older version, in today's terms (its ``version`` says
+        which); the default changes nothing."""
+        return ckpt
+
+    @classmethod
     def describe(cls, cfg: Any, data: Any) -> str:
         """The run folder's name after its number."""
         return cls.kind
@@ -296,6 +302,7 @@ def build_task(
 
 def load_task(task_cls: type[Task], ckpt: dict[str, Any], device: torch.device) -> Any:
     """The task a checkpoint dict holds, in this process (analysis scripts, tests)."""
+    ckpt = task_cls.upgrade(ckpt)
     cfg, data = task_cls.prepare(task_cls.config_from_dict(ckpt["config"]), resuming=True)
     return _load(task_cls, ckpt, cfg, data, device, DistInfo())
 
@@ -439,6 +446,7 @@ def _open_run(
         return cfg, out, None
     source = find_latest_run(runs_root) if str(resume) == "auto" else resume
     ckpt_path, ckpt = load_source(source, kind=task_cls.kind)
+    ckpt = task_cls.upgrade(ckpt)
     return resolve_resume_config(task_cls, ckpt["config"], overrides), ckpt_path.parent, ckpt
 
 
