@@ -23,8 +23,6 @@ import argparse
 import gc
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +30,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import peak_mib
+from memory import cpu_model, peak_mib, run_one
 
 CASES = ("pose-paper", "pose-small", "levels")
 
@@ -90,27 +88,6 @@ def measure_one(
     return {"sec": sec, "per_s": batch / sec, "peak_mib": peak}
 
 
-def _subprocess(case: str, precision: str, warmup: int, iters: int) -> dict[str, float | str]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", case, precision, str(warmup), str(iters)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if out.returncode != 0:
-        last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"rc {out.returncode}"
-        return {"error": last[:80]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
@@ -129,7 +106,7 @@ def main() -> None:
             p.error("--device cuda: no CUDA GPU is available here")
         where, memory = f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}", "GPU"
     else:
-        where, memory = f"{torch.get_num_threads()} threads, {_cpu_model()}", "RSS"
+        where, memory = f"{torch.get_num_threads()} threads, {cpu_model()}", "RSS"
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
     print(f"torch {torch.__version__}, {where}" + (f", ONEDNN_MAX_CPU_ISA={isa}" if isa else ""))
     print(f"| case | precision | s / iteration | examples / s | peak {memory} MiB |")
@@ -144,7 +121,7 @@ def main() -> None:
                 gc.collect()
                 torch.cuda.empty_cache()
             else:
-                r = _subprocess(case, precision, args.warmup, args.iters)
+                r = run_one(__file__, case, precision, args.warmup, args.iters)
             if "error" in r:
                 print(f"| {case} | {precision} | {r['error']} | | |", flush=True)
                 continue

@@ -30,3 +30,33 @@ def peak_mib() -> float:
 def rss_mib() -> float:
     """Current resident memory (VmRSS), in MiB."""
     return _status_kib("VmRSS") / 1024
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for the header of every CPU table."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_one(script: str, *args: object) -> dict[str, float | str]:
+    """Run ``script --one ARGS`` in a fresh Python process (so its peak memory is its own) and
+    return the JSON object it prints last, or ``{"error": ...}`` with its last stderr line."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, script, "--one", *map(str, args)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"rc {out.returncode}"
+        return {"error": last[:80]}
+    return json.loads(out.stdout.strip().splitlines()[-1])

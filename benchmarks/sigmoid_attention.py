@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import peak_mib, reset_peak, rss_mib
+from memory import cpu_model, peak_mib, reset_peak, rss_mib, run_one
 
 CASES = {"sarm_b": (16, 16), "sarm_a": (256, 256)}
 """case -> (key channels d, value channels c)."""
@@ -81,17 +80,6 @@ def measure_one(
     return {"sec": sec, "mib": peak, "diff": float((out - ref).abs().max() / ref.abs().max())}
 
 
-def _subprocess(*args: object) -> dict[str, float | str]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", *map(str, args)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if out.returncode != 0:
-        last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"rc {out.returncode}"
-        return {"error": last[:80]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
@@ -106,17 +94,13 @@ def main() -> None:
         case, size, batch, block, reps = args.one
         print(json.dumps(measure_one(case, int(size), int(batch), int(block), int(reps))))
         return
-    cpu = next(
-        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-         if ln.startswith("model name")), "",
-    ) if Path("/proc/cpuinfo").exists() else ""  # fmt: skip
-    where = torch.cuda.get_device_name() if args.device == "cuda" else cpu
+    where = torch.cuda.get_device_name() if args.device == "cuda" else cpu_model()
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
     print(f"torch {torch.__version__}, {where}, {torch.get_num_threads()} threads"
           + (f", ONEDNN_MAX_CPU_ISA={isa}" if isa else ""))  # fmt: skip
     print(f"{args.size}x{args.size} features (N = {args.size**2}), batch {args.batch}, float32, "
           "forward + backward")  # fmt: skip
-    print("| case | block | s | MiB | max rel. diff | vs explicit: time | vs explicit: memory |")
+    print("| case | block | s | MiB | max rel. diff | speed-up vs explicit | memory vs explicit |")
     print("|---|---|---|---|---|---|---|")
     for case in args.cases:
         rows = {}
@@ -126,14 +110,14 @@ def main() -> None:
                 r: dict[str, float | str] = measure_one(*spec, device="cuda")
                 torch.cuda.empty_cache()
             else:
-                r = _subprocess(*spec)
+                r = run_one(__file__, *spec)
             rows[block] = r
             name = "explicit" if block == 0 else str(block)
             if "error" in r:
                 print(f"| {case} | {name} | {r['error']} | | | | |", flush=True)
                 continue
             ref = rows[0] if "error" not in rows[0] else None
-            speed = f"{ref['sec'] / r['sec']:.2f}x faster" if ref and block else ""
+            speed = f"{ref['sec'] / r['sec']:.2f}x" if ref and block else ""
             mem = f"{r['mib'] / max(ref['mib'], 1e-9):.3f}" if ref and block else ""
             print(
                 f"| {case} | {name} | {r['sec']:.3f} | {r['mib']:.0f} | {r['diff']:.1e} "

@@ -30,8 +30,6 @@ import argparse
 import contextlib
 import gc
 import json
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -40,7 +38,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import peak_mib
+from memory import cpu_model, peak_mib, run_one
 from reference import explicit_attention
 
 from sagan.images.config import ModelConfig, RunConfig, TrainConfig
@@ -177,19 +175,6 @@ def _in_process(mode: str, spec: str, warmup: int, iters: int) -> dict[str, floa
         torch.cuda.empty_cache()
 
 
-def _subprocess(mode: str, spec: str, warmup: int, iters: int) -> dict[str, float | str]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", mode, spec, str(warmup), str(iters)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"rc {out.returncode}"
-        return {"error": last[:60]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS)
@@ -208,7 +193,7 @@ def main() -> None:
             p.error("--device cuda: no CUDA GPU is available here")
         where, memory = f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}", "GPU"
     else:
-        where, memory = f"{torch.get_num_threads()} threads, {platform.machine()}", "RSS"
+        where, memory = f"{torch.get_num_threads()} threads, {cpu_model()}", "RSS"
     print(f"torch {torch.__version__}, {where}")
     print(
         "| arch:res:ch:attention:batch | mode | s / iteration | real img / s | speed-up vs ref "
@@ -221,7 +206,7 @@ def main() -> None:
             if args.device == "cuda":
                 r = _in_process(mode, spec, args.warmup, args.iters)
             else:
-                r = _subprocess(mode, spec, args.warmup, args.iters)
+                r = run_one(__file__, mode, spec, args.warmup, args.iters)
             if "error" in r:
                 print(f"| {spec} | {mode} | {r['error']} | | | |", flush=True)
                 continue
