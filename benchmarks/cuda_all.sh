@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU check in one go, for a CUDA machine: the CUDA tests, then the three benchmarks with
+# Every GPU check in one go, for a CUDA machine: the CUDA tests, then the benchmarks with
 # their CUDA modes. Each table goes to stdout and to OUT/<name>.md (OUT: first argument, or
 # ./cuda-results). Run from the repository root:
 #
@@ -32,3 +32,10 @@ step train_step 150 python3 benchmarks/train_step.py --device cuda --warmup 3 --
     --modes ref ours ours-bf16 ours-fp16 --configs dcgan:64:32:32:64 resnet:32:16:16:64 \
     resnet:64:16:32:64 resnet:64:16:64:64 resnet:128:8:64:16 resnet:128:64:64:64
 step data_pipeline 90 python3 benchmarks/data_pipeline.py --device cuda --workers 0 2 4
+# the shared engine's guard: the on-device verdict against a host read per update
+step guard 90 python3 benchmarks/train_step.py --device cuda --warmup 5 --iters 30 \
+    --modes ours ours-sync-guard --configs dcgan:64:32:32:64 resnet:32:16:16:64
+step engine_steps 150 python3 benchmarks/engine_steps.py --device cuda --warmup 2 --iters 10 \
+    --precisions 32 bf16 16
+step sigmoid_attention 90 python3 benchmarks/sigmoid_attention.py --device cuda \
+    --blocks 128 256 512 1024 --reps 5
