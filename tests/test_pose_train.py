@@ -14,6 +14,7 @@ from PIL import Image
 from conftest import shared_data
 from pose_files import MPII_TO_LSP, write_lsp_mat, write_mpii_mat
 from sagan.cli import main
+from sagan.errors import SaganError
 from sagan.pose.data import read_mpii_json
 from sagan.pose.heatmaps import gaussian_heatmaps
 from sagan.pose.predict import predict_image
@@ -168,3 +169,22 @@ def test_cli_trains_an_lsp_model_with_14_joints(
     assert main(["pose", "eval", str(mpii_run), "--annotations", str(tmp_path / "joints.mat"),
                  "--images", str(images)]) == 2  # fmt: skip
     assert "predicts 16 joints but the annotations have 14" in capsys.readouterr().err
+
+
+def test_g_learning_rate_drops_at_the_released_epochs(tmp_path: Path) -> None:
+    """x lr_gamma after each of lr_epochs (20 people / batch 2 = 10 steps an epoch); D's
+    rate stays (the released schedule drops G's); a resumed run follows the schedule."""
+    cfg = tiny(25)
+    cfg = PoseRunConfig.from_dict(
+        cfg.to_dict() | {"train": cfg.to_dict()["train"] | {"train_size": 20, "lr_epochs": [1, 2]}}
+    )
+    run = train_pose(cfg, out=tmp_path / "r")
+    records = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    lr = {r["step"]: r["lr_g"] for r in records}
+    assert lr[10] == pytest.approx(2.5e-4)  # the 10th step ran before epoch 1 ended
+    assert lr[11] == pytest.approx(2.5e-4 * 0.4)
+    assert lr[21] == pytest.approx(2.5e-4 * 0.16)
+    ckpt = load_checkpoint(find_checkpoints(run)[-1], kind="pose")
+    assert ckpt["opt_d"]["param_groups"][0]["lr"] == pytest.approx(2.5e-4)
+    with pytest.raises(SaganError, match=r"train\.lr_epochs"):
+        PoseTrainConfig(lr_epochs=(0,))

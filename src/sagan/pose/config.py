@@ -26,14 +26,16 @@ __all__ = [
 
 def upgrade_config(config: dict[str, Any], version: str | None) -> dict[str, Any]:
     """A pose run's stored config (plain data) in today's terms. Runs written by 0.1 had no
-    ``d_arch`` (their discriminator is ``v0.1``) and called ``ours-sigmoid`` ``sigmoid``."""
+    ``d_arch`` (their discriminator is ``v0.1``), no learning-rate drops, and called
+    ``ours-sigmoid`` ``sigmoid``."""
     if version is None or not version.startswith("0.1"):
         return config
     model = dict(config.get("model", {}))
     if model.get("attention") == "sigmoid":
         model["attention"] = "ours-sigmoid"
     model.setdefault("d_arch", "v0.1")
-    return {**config, "model": model}
+    train = {"lr_epochs": [], **config.get("train", {})}  # 0.1 kept G's learning rate constant
+    return {**config, "model": model, "train": train}
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,11 @@ class PoseTrainConfig(EngineConfig):
     """G's learning rate (RMSprop, as the paper)."""
     lr_d: float = 2.5e-4
     """D's learning rate (Adam, as the paper)."""
+    lr_epochs: tuple[int, ...] = (140, 160, 180)
+    """Epochs (passes over the training people) after which G's learning rate is multiplied
+    by lr_gamma: the released schedule (opts.lua); no value: constant."""
+    lr_gamma: float = 0.4
+    """The factor of each learning-rate drop (the released code: 0.4)."""
     lambda_g: float = 0.1
     """Weight of the adversarial term in G's loss (Chou et al.: 0.1)."""
     lambda_k: float = 0.001
@@ -147,6 +154,9 @@ class PoseTrainConfig(EngineConfig):
         if self.heatmap is None and self.resolution > 0:
             object.__setattr__(self, "heatmap", self.resolution // 4)
         check_positive("train.eval_n", self.eval_n)
+        check_positive("train.lr_gamma", self.lr_gamma)
+        for epoch in self.lr_epochs:
+            check_positive("train.lr_epochs", epoch)
         for name in ("lr_g", "lr_d", "resolution", "train_size"):
             check_positive(f"train.{name}", getattr(self, name))
         assert self.heatmap is not None

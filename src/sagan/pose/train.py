@@ -126,7 +126,18 @@ class PoseTask(Task):
             name += f"-{annotation_format(cfg.data.annotations)}"
         return name
 
+    def lr_g(self) -> float:
+        """G's learning rate now: ``lr_g`` times ``lr_gamma`` per ``lr_epochs`` milestone
+        passed (a function of the step, so a resumed run follows the same schedule)."""
+        t = self.cfg.train
+        per_epoch = max(1, len(self.data[0]) // t.batch_size)
+        drops = sum(self.step_count >= e * per_epoch for e in t.lr_epochs)
+        return t.lr_g * t.lr_gamma**drops
+
     def step(self) -> dict[str, torch.Tensor]:
+        lr = self.lr_g()
+        for group in self.updates.optimizers["g"].param_groups:
+            group["lr"] = lr
         return train_step(self)
 
     def extra_state(self) -> dict[str, Any]:
@@ -137,6 +148,7 @@ class PoseTask(Task):
 
     def log_values(self, it_per_s: float, seconds: float) -> dict[str, float]:
         values = {"k": float(self.k), "img_per_s": it_per_s * self.cfg.train.batch_size}
+        values["lr_g"] = self.updates.optimizers["g"].param_groups[0]["lr"]
         return values | self.gammas()
 
     def progress(self, values: dict[str, float]) -> dict[str, str]:
