@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import cpu_model, peak_mib, run_one
+from memory import machine_line, peak_mib, run_one
 
 CASES = ("pose-paper", "pose-small", "levels")
 
@@ -101,14 +100,8 @@ def main() -> None:
         case, precision, warmup, iters = args.one
         print(json.dumps(measure_one(case, precision, int(warmup), int(iters))))
         return
-    if args.device == "cuda":
-        if not torch.cuda.is_available():
-            p.error("--device cuda: no CUDA GPU is available here")
-        where, memory = f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}", "GPU"
-    else:
-        where, memory = f"{torch.get_num_threads()} threads, {cpu_model()}", "RSS"
-    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
-    print(f"torch {torch.__version__}, {where}" + (f", ONEDNN_MAX_CPU_ISA={isa}" if isa else ""))
+    header, memory = machine_line(args.device)
+    print(header)
     print(f"| case | precision | s / iteration | examples / s | peak {memory} MiB |")
     print("|---|---|---|---|---|")
     for case in args.cases:

@@ -60,3 +60,23 @@ def run_one(script: str, *args: object) -> dict[str, float | str]:
         last = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"rc {out.returncode}"
         return {"error": last[:80]}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine_line(device: str) -> tuple[str, str]:
+    """``(header line, memory column kind)`` naming torch, the GPU or the CPU model, the
+    threads and any ``ONEDNN_MAX_CPU_ISA`` limit; exits with a message when CUDA is asked for
+    and absent."""
+    import os
+
+    import torch
+
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: no CUDA GPU is available here")
+        return (
+            f"torch {torch.__version__}, {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}",
+            "GPU",
+        )
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    line = f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu_model()}"
+    return line + (f", ONEDNN_MAX_CPU_ISA={isa}" if isa else ""), "RSS"

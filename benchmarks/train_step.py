@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import cpu_model, peak_mib, run_one
+from memory import machine_line, peak_mib, run_one
 from reference import explicit_attention
 
 from sagan.images.config import ModelConfig, RunConfig, TrainConfig
@@ -188,13 +188,8 @@ def main() -> None:
         mode, spec, warmup, iters = args.one
         print(json.dumps(measure_one(mode, spec, int(warmup), int(iters))))
         return
-    if args.device == "cuda":
-        if not torch.cuda.is_available():
-            p.error("--device cuda: no CUDA GPU is available here")
-        where, memory = f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}", "GPU"
-    else:
-        where, memory = f"{torch.get_num_threads()} threads, {cpu_model()}", "RSS"
-    print(f"torch {torch.__version__}, {where}")
+    header, memory = machine_line(args.device)
+    print(header)
     print(
         "| arch:res:ch:attention:batch | mode | s / iteration | real img / s | speed-up vs ref "
         f"| peak {memory} MiB |"
