@@ -81,19 +81,6 @@ class ImageTask(Task):
         """Real batches consumed: the data stream's position."""
         self.batches: TimedIterator[tuple[torch.Tensor, torch.Tensor]] | None = None
 
-    @property
-    def G(self) -> nn.Module:
-        return self.nets["G"]
-
-    @property
-    def D(self) -> nn.Module:
-        return self.nets["D"]
-
-    @property
-    def sampler(self) -> nn.Module:
-        """The network used for samples and export: the EMA generator if any, else G."""
-        return self.emas["G"].shadow if "G" in self.emas else self.G
-
     # -- before the run --------------------------------------------------------------------------
 
     @classmethod

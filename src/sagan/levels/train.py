@@ -104,19 +104,6 @@ class LevelTask(Task):
         self.x = x.contiguous(memory_format=torch.channels_last)  # (N, 8, S, S)
         self.c = torch.from_numpy(condition_vectors(self.levels)).to(self.ctx.device)  # (N, 8)
 
-    @property
-    def G(self) -> nn.Module:
-        return self.nets["G"]
-
-    @property
-    def D(self) -> nn.Module:
-        return self.nets["D"]
-
-    @property
-    def sampler(self) -> nn.Module:
-        """The EMA generator."""
-        return self.emas["G"].shadow
-
     # -- before the run --------------------------------------------------------------------------
 
     @classmethod

@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from sagan.errors import SaganError
 from sagan.pose.config import (
@@ -93,14 +92,6 @@ class PoseTask(Task):
         self.updates = GuardedOptimizers(opts, ctx.precision, device, ctx.dist)
         self.k = torch.zeros((), device=device)
         """BEGAN's equilibrium term k_t, on the device."""
-
-    @property
-    def G(self) -> StackedHourglass:
-        return self.nets["G"]  # type: ignore[return-value]
-
-    @property
-    def D(self) -> nn.Module | None:
-        return self.nets.get("D")
 
     @classmethod
     def config_from_dict(cls, data: dict[str, Any]) -> PoseRunConfig:

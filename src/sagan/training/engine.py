@@ -237,6 +237,21 @@ class Task(ABC):
         """The network as its own update calls it (a DDP wrapper under torchrun)."""
         return self.train_nets.get(key) or self.nets[key]
 
+    @property
+    def G(self) -> Any:
+        """The generator (every application has one)."""
+        return self.nets["G"]
+
+    @property
+    def D(self) -> Any:
+        """The discriminator, or None for a run without one (pose without --adversarial)."""
+        return self.nets.get("D")
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The network for samples, evaluation and export: G's EMA copy if kept, else G."""
+        return self.emas["G"].shadow if "G" in self.emas else self.nets["G"]
+
     def gammas(self) -> dict[str, float]:
         """The learned gamma of every attention layer of the trained networks, keyed
         ``gamma/G16`` (network key, then the layer's name)."""
