@@ -72,3 +72,31 @@ def test_bad_shapes_and_block() -> None:
         sigmoid_attention(q, k, v, block=0)
     with pytest.raises(ValueError, match=r"expected q, k \(B, d, N\)"):
         sigmoid_attention(q, k[:, :, :4], v)
+
+
+@pytest.mark.parametrize("block", [1, 6, 16, 50, 64])
+def test_one_tensor_as_queries_and_keys_takes_the_symmetric_path(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sigmoid(Xᵀ X) is symmetric: the pairwise-block Function gives the explicit form's
+    output and gradients, ragged last block included, and is the one used."""
+    import importlib
+
+    module = importlib.import_module("sagan.nn.sigmoid_attention")
+    x, _, v = _inputs(2, 5, 3, 50)
+    calls: list[str] = []
+    sym = module._SymmetricBlockedSigmoidAttention.apply
+    monkeypatch.setattr(
+        module._SymmetricBlockedSigmoidAttention,
+        "apply",
+        lambda *a: calls.append("symmetric") or sym(*a),
+    )
+    out = module.sigmoid_attention(x, x, v, block=block)
+    assert calls == ["symmetric"]
+    ref = sigmoid_attention_explicit(x, x, v)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-12)
+    upstream = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x, v), upstream)
+    want = torch.autograd.grad(ref, (x, v), upstream)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
