@@ -1,9 +1,15 @@
 """Hg-SAGAN's ablation on the synthetic figures: plain stacked hourglass, + self-attention,
 + adversarial discriminator, + both, with the same budget and seeds; PCKh@0.5 per joint and
 total on held-out figures (flip test on), and the total along the way. Finished runs are
-recorded in ``OUT/results.jsonl`` and skipped when the script runs again.
+recorded in ``OUT/results.jsonl`` and skipped when the script runs again; an interrupted run
+continues from its last checkpoint (every ``--eval-every`` steps), so ``train s`` of such a
+run counts only this invocation's part.
 
     python benchmarks/pose_ablation.py --out runs/pose-ablation
+    python benchmarks/pose_ablation.py --out runs/pose-ablation --variants +sagan
+
+By default the four arms of the paper's table (hourglass, +SARM, +adversarial, Hg-SAGAN),
+seed by seed, so that an interrupted invocation leaves whole seeds behind.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sagan.pose.train import (
     train_pose,
     validation_set,
 )
+from sagan.training.checkpoint import find_checkpoints
 
 VARIANTS = {
     "hourglass": ("none", False),
@@ -44,7 +51,8 @@ SARM_A on D's skips); with attention ``none`` the released D keeps residual skip
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--steps", type=int, default=2400)
+    p.add_argument("--steps", type=int, default=4800)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS)[:4], choices=VARIANTS)
     p.add_argument("--eval-every", type=int, default=600, help="PCKh along the way")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--n", type=int, default=300, help="held-out figures")
@@ -55,17 +63,24 @@ def main() -> None:
     keys = {(r["variant"], r["seed"]) for r in done}
     start = time.perf_counter()
     for seed in range(args.seeds):
-        for name, (attention, adversarial) in VARIANTS.items():
+        for name in args.variants:
+            attention, adversarial = VARIANTS[name]
             if (name, seed) in keys:
                 continue
             cfg = PoseRunConfig(
                 model=PoseModelConfig(attention=attention),
                 train=PoseTrainConfig(adversarial=adversarial, steps=args.steps, seed=seed,
-                                      save_every=args.steps, eval_every=args.eval_every,
+                                      save_every=args.eval_every, eval_every=args.eval_every,
                                       eval_n=args.n),
             )  # fmt: skip
             t0 = time.perf_counter()
-            run = train_pose(cfg, out=args.out / f"{name.replace(' ', '_')}-s{seed}")
+            run = args.out / f"{name.replace(' ', '_')}-s{seed}"
+            if find_checkpoints(run):  # an interrupted invocation: continue it exactly
+                train_pose(resume=run)
+            else:
+                while run.exists():  # killed before its first checkpoint: keep it, start anew
+                    run = run.with_name(run.name + "+")
+                train_pose(cfg, out=run)
             train_s = time.perf_counter() - t0
             G, cfg = load_pose_model(run)
             # the same held-out figures for every run: the validation seed of seed 0
