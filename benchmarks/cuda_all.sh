@@ -38,4 +38,7 @@ step guard 90 python3 benchmarks/train_step.py --device cuda --warmup 5 --iters 
 step engine_steps 150 python3 benchmarks/engine_steps.py --device cuda --warmup 2 --iters 10 \
     --precisions 32 bf16 16
 step sigmoid_attention 90 python3 benchmarks/sigmoid_attention.py --device cuda \
-    --blocks 128 256 512 1024 --reps 5
+    --blocks 64 128 256 512 1024 --reps 5
+# the pose loader's images/s per worker (16 cores there) against a bf16 step at the paper's size
+step pose_data 150 python3 benchmarks/pose_data.py --data mpii --workers 0 2 4 8 16 \
+    --step-device cuda --precision bf16 --step-iters 20

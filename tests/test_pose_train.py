@@ -132,6 +132,11 @@ def test_cli_trains_and_evaluates_on_mpii_annotations(
     assert main(["pose", "eval", str(run), "--annotations", str(json_file),
                  "--images", str(folder), "--json"]) == 0  # fmt: skip
     assert "PCKh@0.5 on 5 people" in capsys.readouterr().err
+    assert main(["pose", "eval", str(run), "--annotations", str(json_file),
+                 "--images", str(folder), "--json", "--multiscale"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "on 5 people (multi-scale: 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)" in captured.err
+    assert 0 <= json.loads(captured.out)["total"] <= 100
     # a wrong image folder: one line naming the fix, and the run is left as it was
     before = sorted(p.name for p in run.iterdir())
     assert main(["pose", "eval", str(run), "--annotations", str(json_file),

@@ -26,6 +26,7 @@ def _eval(args: argparse.Namespace) -> int:
     from sagan.errors import SaganError
     from sagan.pose.datasets import AnnotatedPoseDataset
     from sagan.pose.metrics import metric_for
+    from sagan.pose.multiscale import RELEASED_SCALES
     from sagan.pose.train import evaluate_pose, load_pose_model, validation_set
 
     G, cfg = load_pose_model(args.source)
@@ -44,12 +45,14 @@ def _eval(args: argparse.Namespace) -> int:
             f"{data.joints}; evaluate MPII-order models on MPII, LSP models on LSP"
         )
     n = args.n or len(data)
-    values = evaluate_pose(G, data, n=n, flip=not args.no_flip)
+    scales = RELEASED_SCALES if args.multiscale else None
+    values = evaluate_pose(G, data, n=n, flip=not args.no_flip, scales=scales)
     metric = metric_for(data.joints).label
     note = ""
     if data.estimated_reference:
         note = " (head sizes estimated: these annotations have no head boxes; not official)"
-    print(f"{metric} on {min(n, len(data))} people{note}", file=sys.stderr)
+    how = " (multi-scale: " + ", ".join(map(str, RELEASED_SCALES)) + ")" if scales else ""
+    print(f"{metric} on {min(n, len(data))} people{how}{note}", file=sys.stderr)
     if args.json:
         print(json.dumps(values))
     else:
@@ -127,6 +130,12 @@ def register(commands: Any) -> None:
     e.add_argument("--images", type=Path, help="the folder of those annotations' images")
     e.add_argument("--n", type=int, help="people (synthetic: 200; real: all)")
     e.add_argument("--no-flip", action="store_true", help="skip the flip test")
+    e.add_argument(
+        "--multiscale",
+        action="store_true",
+        help="the released multi-scale test: crops 0.8 to 1.3 times as wide, heat-maps "
+        "averaged in one frame (six times the work)",
+    )
     e.add_argument("--json", action="store_true", help="one JSON object: joint -> PCKh")
     e.set_defaults(handler=_eval)
     r = sub.add_parser("predict", help="draw the predicted skeleton on your image")

@@ -49,6 +49,12 @@ class PoseDataConfig:
     val_annotations: str = ""
     """Held-out people to evaluate on. Empty: LSP's test half for LSP's joints.mat, else
     every 20th image of ``annotations``."""
+    num_workers: int = 0
+    """Worker processes that read, crop and augment the people (0: none). The batches are
+    the same with any number (see :mod:`sagan.pose.loader`)."""
+    prefetch: int = 2
+    """Batches made ahead of the step: per worker, or by one background thread when
+    num_workers is 0; 0 with no workers loads each batch inside its step."""
 
     def __post_init__(self) -> None:
         if bool(self.annotations) != bool(self.images):
@@ -58,6 +64,8 @@ class PoseDataConfig:
             )
         if self.val_annotations and not self.annotations:
             raise SaganError("data.val_annotations needs data.annotations (real data)")
+        check_positive("data.num_workers", self.num_workers, allow_zero=True)
+        check_positive("data.prefetch", self.prefetch, allow_zero=True)
 
     @property
     def synthetic(self) -> bool:

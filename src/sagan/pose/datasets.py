@@ -52,14 +52,18 @@ def _sample(
     # pixel centres at integers on both grids: x_heat = (x + 0.5) * k - 0.5
     hj = (joints + 0.5) * k - 0.5
     maps = gaussian_heatmaps(hj, visible, heat, sigma)
-    x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255  # (3, R, R), a copy
     return (
-        x,
+        _image_tensor(image),
         torch.from_numpy(maps),
         torch.from_numpy(hj).float(),
         torch.from_numpy(np.asarray(visible, dtype=bool)),
         torch.tensor(ref * k, dtype=torch.float32),
     )
+
+
+def _image_tensor(image: np.ndarray) -> torch.Tensor:
+    """(R, R, 3) uint8 -> (3, R, R) float in [0, 1], a copy."""
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
 
 
 class SyntheticPoseDataset(torch.utils.data.Dataset[PoseSample]):
@@ -91,6 +95,18 @@ class SyntheticPoseDataset(torch.utils.data.Dataset[PoseSample]):
         head = float(head_size_from_box(p.head_box[None])[0])
         sigma = max(self.sigma, SIGMA_FLOOR)
         return _sample(p.image, p.joints, p.visible, head, self.heatmap, sigma)
+
+    def image_at(self, i: int, factor: float) -> torch.Tensor:
+        """Item ``i``'s image ``(3, R, R)`` seen through a crop ``factor`` times as wide
+        (the same centre; black beyond the canvas), for multi-scale testing."""
+        rng = np.random.Generator(np.random.PCG64([self.seed, i]))
+        p = render_person(self.resolution, rng)
+        r = self.resolution
+        crop, _, _ = crop_person(
+            Image.fromarray(p.image), p.joints, p.visible, np.array([r / 2, r / 2]),
+            r / (200 * PADDING), r, scale_factor=factor,
+        )  # fmt: skip
+        return _image_tensor(crop)
 
 
 MPII_CENTRE_SHIFT = 15.0
@@ -205,8 +221,26 @@ class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
         """Person ``i``: plain with ``key`` None, else augmented by a draw seeded by
         (``seed``, ``key``), so that a training step's augmentation is reproducible."""
         p = self.people[i]
-        center = person_centre(p)
         scale_factor, rotation, flip = self.augmentation(i, key)
+        crop, joints, side = self._crop(p, scale_factor, rotation, flip)
+        # score every annotated joint, also one the crop cut off (its target map stays empty)
+        annotated = flip_joints(p.visible, self.swap) if flip else p.visible
+        zoom = self.resolution / side  # image pixels -> crop pixels
+        ref = self._reference(p) * zoom
+        sigma = max(self.heatmap / 64, SIGMA_FLOOR)  # sigma 1 at 64x64 maps
+        return _sample(crop, joints, annotated, ref, self.heatmap, sigma)
+
+    def image_at(self, i: int, factor: float) -> torch.Tensor:
+        """Person ``i``'s image ``(3, R, R)`` cropped ``factor`` times as wide around the same
+        centre, without augmentation, for multi-scale testing."""
+        return _image_tensor(self._crop(self.people[i], factor, 0.0, False)[0])
+
+    def _crop(
+        self, p: PersonAnnotation, scale_factor: float, rotation: float, flip: bool
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """-> (crop (R, R, 3) uint8, joints (K, 2) in crop pixels, the crop's source side in
+        image pixels)."""
+        center = person_centre(p)
         side = p.scale * scale_factor * 200 * PADDING  # the crop's source square, pixels
         image, shrink = _open_reduced(self.image_dir / p.image, side, self.resolution)
         with image:
@@ -223,12 +257,7 @@ class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
                 flip=flip,
                 swap=self.swap,
             )
-        # score every annotated joint, also one the crop cut off (its target map stays empty)
-        annotated = flip_joints(p.visible, self.swap) if flip else p.visible
-        zoom = self.resolution / side  # image pixels -> crop pixels
-        ref = self._reference(p) * zoom
-        sigma = max(self.heatmap / 64, SIGMA_FLOOR)  # sigma 1 at 64x64 maps
-        return _sample(crop, joints, annotated, ref, self.heatmap, sigma)
+        return crop, joints, side
 
     def augmentation(self, i: int, key: int | None) -> tuple[float, float, bool]:
         """(scale factor, rotation in degrees, flip) of person ``i`` under ``key``."""

@@ -13,7 +13,7 @@ run folders, checkpoints, signals, precision and torchrun are the engine's
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,8 +32,10 @@ from sagan.pose.data import PersonAnnotation, annotation_format, read_annotation
 from sagan.pose.datasets import AnnotatedPoseDataset, SyntheticPoseDataset
 from sagan.pose.heatmaps import decode_heatmaps, flip_heatmaps
 from sagan.pose.joints import LSP_SWAP, MPII_SWAP
+from sagan.pose.loader import PoseBatches, load_batch
 from sagan.pose.losses import d_loss, g_loss, update_k
 from sagan.pose.metrics import metric_for
+from sagan.pose.multiscale import fuse_scales
 from sagan.pose.networks import HourglassDiscriminator, StackedHourglass
 from sagan.training import engine, load_source
 from sagan.training.device import module_device
@@ -52,6 +54,7 @@ __all__ = [
     "evaluate_pose",
     "load_pose_model",
     "predict_joints",
+    "predict_maps",
     "train_pose",
     "validation_set",
 ]
@@ -70,7 +73,10 @@ class PoseTask(Task):
 
     kind = KIND
     command = "sagan pose train"
-    resumable: ClassVar[Mapping[str, frozenset[str]]] = {"train": frozenset({"eval_n"})}
+    resumable: ClassVar[Mapping[str, frozenset[str]]] = {
+        "train": frozenset({"eval_n"}),
+        "data": frozenset({"num_workers", "prefetch"}),
+    }
 
     def __init__(
         self, cfg: PoseRunConfig, data: tuple[PoseDataset, PoseDataset], ctx: Context
@@ -92,6 +98,12 @@ class PoseTask(Task):
         self.updates = GuardedOptimizers(opts, ctx.precision, device, ctx.dist)
         self.k = torch.zeros((), device=device)
         """BEGAN's equilibrium term k_t, on the device."""
+        d = cfg.data
+        self.batches = PoseBatches(
+            data[0], t.batch_size, ctx.shard(t.batch_size), num_workers=d.num_workers,
+            prefetch=d.prefetch, pin_memory=device.type == "cuda",
+        )  # fmt: skip
+        """This rank's augmented batches, made ahead of the step (:mod:`sagan.pose.loader`)."""
 
     @classmethod
     def config_from_dict(cls, data: dict[str, Any]) -> PoseRunConfig:
@@ -131,6 +143,9 @@ class PoseTask(Task):
             group["lr"] = lr
         return train_step(self)
 
+    def close(self) -> None:
+        self.batches.close()
+
     def extra_state(self) -> dict[str, Any]:
         return {"k": float(self.k)}
 
@@ -158,26 +173,13 @@ class PoseTask(Task):
         return Evaluation(values, primary=f"{metric}_total", higher_is_better=True)
 
 
-def _batch(
-    dataset: PoseDataset, idx: torch.Tensor, keys: torch.Tensor | None = None
-) -> list[torch.Tensor]:
-    """Items ``idx`` stacked; with ``keys``, each augmented by its key."""
-    items = [
-        dataset.sample(int(i), None if keys is None else int(k))
-        for i, k in zip(idx, idx if keys is None else keys, strict=True)
-    ]
-    return [torch.stack(parts) for parts in zip(*items, strict=True)]
-
-
 def train_step(task: PoseTask) -> dict[str, torch.Tensor]:
     """One (D and) G update on this rank's slice of a random, augmented global batch; returns
     the losses (detached, on the device)."""
     t, ctx = task.cfg.train, task.ctx
-    dataset, amp, B = task.data[0], ctx.precision, t.batch_size
-    idx = torch.randint(0, len(dataset), (B,), generator=ctx.data_rng)[ctx.shard(B)]
-    keys = torch.randint(0, 2**62, (B,), generator=ctx.data_rng)[ctx.shard(B)]
-    x, target, _, _, _ = _batch(dataset, idx, keys)  # (b, 3, R, R), (b, K, H, H)
-    x, target = x.to(ctx.device), target.to(ctx.device)
+    amp = ctx.precision
+    x, target = task.batches.next(ctx.data_rng)  # (b, 3, R, R), (b, K, H, H)
+    x, target = x.to(ctx.device, non_blocking=True), target.to(ctx.device, non_blocking=True)
     with amp.autocast():
         stacks = [h.float() for h in task.train_net("G")(x)]  # [(b, K, H, H)] * stacks
     fake = stacks[-1]
@@ -207,10 +209,10 @@ def train_step(task: PoseTask) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def predict_joints(G: StackedHourglass, x: torch.Tensor, flip: bool = True) -> torch.Tensor:
-    """Images ``(B, 3, R, R)`` -> joints ``(B, K, 2)`` in heat-map pixels: the last stack's
-    maps, averaged with those of the mirrored image (flip test, left and right swapped:
-    MPII's swap for K = 16, LSP's for K = 14), decoded with the quarter-pixel shift."""
+def predict_maps(G: StackedHourglass, x: torch.Tensor, flip: bool = True) -> torch.Tensor:
+    """Images ``(B, 3, R, R)`` -> the last stack's heat-maps ``(B, K, H, H)`` (float32, on
+    G's device), averaged with those of the mirrored image when ``flip`` (left and right
+    swapped: MPII's swap for K = 16, LSP's for K = 14)."""
     was = G.training
     G.eval()
     x = x.to(module_device(G))
@@ -221,22 +223,44 @@ def predict_joints(G: StackedHourglass, x: torch.Tensor, flip: bool = True) -> t
             maps = (maps + flip_heatmaps(G(x.flip(dims=[3]))[-1], swap)) / 2
     finally:
         G.train(was)
-    return decode_heatmaps(maps.float())[0].cpu()
+    return maps.float()
+
+
+def predict_joints(G: StackedHourglass, x: torch.Tensor, flip: bool = True) -> torch.Tensor:
+    """Images ``(B, 3, R, R)`` -> joints ``(B, K, 2)`` in heat-map pixels: :func:`predict_maps`
+    decoded with the quarter-pixel shift."""
+    return decode_heatmaps(predict_maps(G, x, flip))[0].cpu()
 
 
 def evaluate_pose(
-    G: StackedHourglass, dataset: PoseDataset, n: int = 200, flip: bool = True
+    G: StackedHourglass,
+    dataset: PoseDataset,
+    n: int = 200,
+    flip: bool = True,
+    scales: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """Per joint and total, in percent, on the first ``n`` items of ``dataset``: PCKh@0.5
-    for 16 joints (MPII order), PCK@0.2 with the torso size for LSP's 14."""
+    for 16 joints (MPII order), PCK@0.2 with the torso size for LSP's 14.
+
+    ``scales``: multi-scale testing (:mod:`sagan.pose.multiscale`; the released factors are
+    ``RELEASED_SCALES``); None tests the standard crop alone."""
     if n < 1:
         raise SaganError(f"evaluate at least one person, got n = {n}")
+    if scales is not None and (not scales or min(scales) <= 0):
+        raise SaganError(f"scales must be positive crop-width factors, got {list(scales)}")
     preds, gts, vis, heads = [], [], [], []
-    for start in range(0, min(n, len(dataset)), 32):
-        x, _, joints, visible, head = _batch(
-            dataset, torch.arange(start, min(start + 32, n, len(dataset)))
-        )
-        preds.append(predict_joints(G, x, flip))
+    step = 32 if scales is None else 8  # the fused maps are (8, K, R, R) per scale
+    for start in range(0, min(n, len(dataset)), step):
+        idx = torch.arange(start, min(start + step, n, len(dataset)))
+        x, _, joints, visible, head = load_batch(dataset, idx)
+        if scales is None:
+            preds.append(predict_joints(G, x, flip))
+        else:
+            maps = [
+                predict_maps(G, torch.stack([dataset.image_at(int(i), f) for i in idx]), flip)
+                for f in scales
+            ]
+            preds.append(fuse_scales(maps, scales, x.shape[-1]).cpu())
         gts.append(joints)
         vis.append(visible)
         heads.append(head)
