@@ -14,6 +14,8 @@ from sagan.errors import writing
 
 __all__ = ["register"]
 
+_LAST = "a run folder's newest checkpoint instead of its best.pt (kept by --eval-every)"
+
 
 def _check(args: argparse.Namespace) -> int:
     from sagan.errors import SaganError
@@ -70,15 +72,25 @@ def _train(args: argparse.Namespace) -> int:
     return run_train(args, args.flags, train_levels, LevelRunConfig.from_dict, extra)
 
 
+def _load(args: argparse.Namespace) -> Any:
+    """The run's best.pt (unless --last) or newest checkpoint; says which on stderr."""
+    from sagan.levels.evaluate import load_level_gan
+
+    gan = load_level_gan(args.source, best=not args.last)
+    if gan.path is not None and gan.path.name == "best.pt" and Path(args.source).is_dir():
+        print(f"using {gan.path} (step {gan.step}; --last for the newest checkpoint)",
+              file=sys.stderr)  # fmt: skip
+    return gan
+
+
 def _generate(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from sagan.levels.conditions import parse_request
-    from sagan.levels.evaluate import load_level_gan
     from sagan.levels.format import write_level
     from sagan.levels.render import render_levels
 
-    gan = load_level_gan(args.source)
+    gan = _load(args)
     request = parse_request(args.condition)
     if request and gan.conditional and not gan.cfg.model.condition_norm:
         print(
@@ -117,11 +129,11 @@ def _eval(args: argparse.Namespace) -> int:
     import json
 
     from sagan.errors import SaganError
-    from sagan.levels.evaluate import evaluate_levels, load_level_gan
+    from sagan.levels.evaluate import evaluate_levels
 
     if args.n < 1:
         raise SaganError(f"--n must be >= 1, got {args.n}")
-    values = evaluate_levels(load_level_gan(args.source), n=args.n, seed=args.seed)
+    values = evaluate_levels(_load(args), n=args.n, seed=args.seed)
     if args.json:
         print(json.dumps(values))
     else:
@@ -175,6 +187,7 @@ def register(commands: Any) -> None:
         "other --out is a folder that gets one level-NNNNN.txt per level.",
     )
     g.add_argument("source", metavar="SOURCE", help="level run folder or checkpoint")
+    g.add_argument("--last", action="store_true", help=_LAST)
     g.add_argument("--n", type=int, default=16, help="levels (16)")
     g.add_argument("--condition", help="requested counts, NAME=COUNT[,NAME=COUNT]")
     g.add_argument("--seed", type=int, default=0, help="0")
@@ -202,6 +215,7 @@ def register(commands: Any) -> None:
         "cesagan, how often requested counts come out as asked.",
     )
     e.add_argument("source", metavar="SOURCE", help="level run folder or checkpoint")
+    e.add_argument("--last", action="store_true", help=_LAST)
     e.add_argument("--n", type=int, default=15000, help="levels (15000)")
     e.add_argument("--seed", type=int, default=0, help="0")
     e.add_argument("--json", action="store_true", help="print one JSON object name -> value")

@@ -104,7 +104,8 @@ class TrainConfig(EngineConfig):
     """Newest ckpt-*.pt files kept (best.pt is kept apart)."""
     eval_every: int = 0
     """Evaluate the EMA generator on eval_n levels every N steps and at the end (0 = never);
-    best.pt keeps the checkpoint with the most distinct novel playable levels."""
+    best.pt keeps the checkpoint with the most distinct novel playable levels (at least 10
+    tiles from the starting levels and from each other); generate and eval use it."""
     eval_n: int = 2000
     """Levels generated per periodic evaluation (the paper's evaluation uses 15,000)."""
     lr_g: float = 1e-4

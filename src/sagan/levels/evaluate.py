@@ -14,9 +14,10 @@ from torch import nn
 from sagan.errors import SaganError
 from sagan.levels.conditions import matches_request, requested_counts, shares
 from sagan.levels.config import LevelRunConfig
+from sagan.levels.diversity import DISTINCT_DISTANCE, count_distinct, diversity_report
 from sagan.levels.encoding import tile_counts
 from sagan.levels.networks import LevelGenerator
-from sagan.levels.novelty import novelty_report
+from sagan.levels.novelty import hamming_to_nearest, novelty_report
 from sagan.levels.playability import check_playable
 from sagan.levels.train import COUNTED, KIND, generate_levels
 from sagan.training import load_source
@@ -37,6 +38,8 @@ class LevelGAN:
     originals: np.ndarray
     training_set: np.ndarray
     step: int
+    path: Path | None = None
+    """The checkpoint it came from."""
 
     @property
     def conditional(self) -> bool:
@@ -125,9 +128,14 @@ class LevelGAN:
         return np.stack(kept), tried
 
 
-def load_level_gan(source: str | Path) -> LevelGAN:
-    """A :class:`LevelGAN` from a level checkpoint or run folder (its newest checkpoint)."""
-    _, ckpt = load_source(source, kind=KIND)
+def load_level_gan(source: str | Path, *, best: bool = True) -> LevelGAN:
+    """A :class:`LevelGAN` from a level checkpoint or a run folder: the folder's ``best.pt``
+    when it has one and ``best`` (kept by ``--eval-every``: playability swings between
+    checkpoints), else its newest good checkpoint."""
+    source = Path(source)
+    if best and source.is_dir() and (source / "best.pt").is_file():
+        source = source / "best.pt"
+    path, ckpt = load_source(source, kind=KIND)
     cfg = LevelRunConfig.from_dict(ckpt["config"])
     G = LevelGenerator(cfg.model)
     try:
@@ -136,7 +144,7 @@ def load_level_gan(source: str | Path) -> LevelGAN:
         raise SaganError(f"{source}: weights do not match the stored config ({exc})") from None
     levels = ckpt["levels"].numpy().astype(np.int64)
     originals = int(ckpt["originals"])
-    return LevelGAN(G.eval(), cfg, levels[:originals], levels, int(ckpt["step"]))
+    return LevelGAN(G.eval(), cfg, levels[:originals], levels, int(ckpt["step"]), path)
 
 
 def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, float]:
@@ -146,7 +154,14 @@ def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, 
     * ``unique_playable``: distinct levels among the playable ones, as a share of them;
     * ``duplicates``: generated levels that repeat an earlier generated one;
     * ``novel_unique_playable``: the count of distinct playable levels that copy no starting
-      level (what bootstrapping is for);
+      level (what bootstrapping is for; counts near-copies of one layout as new);
+    * ``distinct_novel_playable``: the headline count: playable levels at least
+      ``DISTINCT_DISTANCE`` (10) tiles from every starting level and from every other counted
+      level (:func:`~sagan.levels.diversity.count_distinct`, our measure);
+    * diversity of all ``n`` levels (:mod:`sagan.levels.diversity`, our measures):
+      ``pairwise_hamming`` (mean tiles in which two levels differ), ``placements`` (distinct
+      avatar/key/door placements), ``key_cell_share`` / ``door_cell_share`` (% of levels with
+      the key / the door on the most common cell) and ``tile_entropy`` (bits per cell);
     * ``novelty``: mean Hamming distance (tiles) of playable levels to the nearest starting
       level; ``solution_length``: their mean shortest solution;
     * conditional models: ``enemies_as_asked`` (requests of 0..5 enemies, uniformly) and
@@ -157,15 +172,17 @@ def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, 
     ok = np.array([r.playable for r in results])
     report = novelty_report(levels, ok, gan.originals)
     lengths = [r.length for r in results if r.length is not None]
+    far = ok & (hamming_to_nearest(levels, gan.originals) >= DISTINCT_DISTANCE)
     out = {
         "n": float(n),
         "playable": 100.0 * report.playable / n,
         "unique_playable": 100.0 * report.unique_playable / max(report.playable, 1),
         "duplicates": 100.0 * (n - report.unique) / n,
         "novel_unique_playable": float(report.novel_playable),
+        "distinct_novel_playable": float(count_distinct(levels[far])) if far.any() else 0.0,
         "novelty": report.mean_novelty_playable,
         "solution_length": float(np.mean(lengths)) if lengths else float("nan"),
-    }
+    } | diversity_report(levels)
     if gan.conditional:
         rng = np.random.Generator(np.random.PCG64(seed + 1))
         wanted = rng.integers(0, 6, n)

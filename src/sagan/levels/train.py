@@ -196,14 +196,15 @@ class LevelTask(Task):
 
     def evaluate(self) -> Evaluation:
         """:func:`~sagan.levels.evaluate.evaluate_levels` on ``train.eval_n`` levels of the EMA
-        generator; best.pt keeps the most distinct novel playable levels."""
+        generator; best.pt keeps the most distinct novel playable levels (each at least 10
+        tiles from the starting levels and from each other)."""
         from sagan.levels.evaluate import LevelGAN, evaluate_levels
 
         gan = LevelGAN(
             self.sampler, self.cfg, self.levels[: self.originals], self.levels, self.step_count
         )
         values = evaluate_levels(gan, n=self.cfg.train.eval_n, seed=0)
-        return Evaluation(values, primary="novel_unique_playable", higher_is_better=True)
+        return Evaluation(values, primary="distinct_novel_playable", higher_is_better=True)
 
     def finish(self) -> str | None:
         if not self.accepted:
