@@ -101,3 +101,47 @@ def test_eval_reports_diversity_and_uses_best(
     assert values["distinct_novel_playable"] <= values["novel_unique_playable"]
     assert main(["levels", "eval", str(run), "--n", "10", "--last"]) == 0
     assert "using" not in capsys.readouterr().err
+
+
+def test_gvgai_files_use_the_games_level_mapping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sagan.errors import SaganError
+    from sagan.levels.format import gvgai_alphabet, read_level_mapping
+    from sagan.levels.tiles import TILES
+
+    game = shared_data("gvgai-zelda") / "zelda.txt"
+    mapping = read_level_mapping(game)
+    assert mapping["g"] == ("floor", "goal") and mapping["w"] == ("wall",)
+    assert gvgai_alphabet(mapping) == TILES  # GVGAI's zelda.txt is our alphabet
+    # a variant game with other characters: walls 'x', the door 'D'
+    variant = tmp_path / "variant.txt"
+    variant.write_text(game.read_text().replace("    g > floor goal", "    D > floor goal")
+                       .replace("    w > wall", "    x > wall"))  # fmt: skip
+    assert gvgai_alphabet(read_level_mapping(variant)) == "x.A+D123"
+    broken = tmp_path / "broken.txt"
+    broken.write_text(game.read_text().replace("    3 > floor monsterSlow\n", ""))
+    with pytest.raises(SaganError, match="no character for monsterSlow"):
+        gvgai_alphabet(read_level_mapping(broken))
+
+    run = tmp_path / "run"
+    assert main(["levels", "train", "--ch", "8", "--z-dim", "8", "--embed", "4",
+                 "--batch-size", "4", "--steps", "1", "--bootstrap-every", "0",
+                 "--out", str(run)]) == 0  # fmt: skip
+    out = tmp_path / "gvgai"
+    args = ["levels", "generate", str(run), "--n", "3", "--format", "gvgai", "--out", str(out)]
+    assert main([*args, "--game", str(variant)]) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["zelda_lvl5.txt", "zelda_lvl6.txt", "zelda_lvl7.txt"]
+    text = (out / "zelda_lvl5.txt").read_text()
+    rows = text.splitlines()
+    assert len(rows) == 9 and {len(r) for r in rows} == {13}
+    assert set(text) - {"\n"} <= set(read_level_mapping(variant))  # every character mapped
+    assert "w" not in text and "x" in text  # the variant's wall character
+    before = text
+    capsys.readouterr()
+    assert main(args) == 2  # nothing is overwritten
+    assert "zelda_lvl5.txt already exists" in capsys.readouterr().err
+    assert (out / "zelda_lvl5.txt").read_text() == before
+    assert main([*args, "--first-index", "8"]) == 0
+    assert read_level(out / "zelda_lvl8.txt").shape == (9, 13)

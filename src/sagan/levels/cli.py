@@ -86,10 +86,28 @@ def _load(args: argparse.Namespace) -> Any:
 def _generate(args: argparse.Namespace) -> int:
     from PIL import Image
 
+    from sagan.errors import SaganError
     from sagan.levels.conditions import parse_request
-    from sagan.levels.format import write_level
+    from sagan.levels.format import gvgai_alphabet, read_level_mapping, write_level
     from sagan.levels.render import render_levels
+    from sagan.levels.tiles import TILES
 
+    png = args.format == "text" and args.out.suffix.lower() == ".png"
+    if png:
+        targets = [args.out]
+    elif args.format == "gvgai":
+        targets = [args.out / f"zelda_lvl{args.first_index + i}.txt" for i in range(args.n)]
+    else:
+        targets = [args.out / f"level-{i:05d}.txt" for i in range(args.n)]
+    if args.first_index < 0:
+        raise SaganError(f"--first-index must be >= 0, got {args.first_index}")
+    taken = [t for t in targets if t.exists()]
+    if taken:
+        raise SaganError(
+            f"{taken[0]} already exists ({len(taken)} of the files to write do); "
+            "choose another --out" + (" or --first-index" if args.format == "gvgai" else "")
+        )
+    alphabet = TILES if args.game is None else gvgai_alphabet(read_level_mapping(args.game))
     gan = _load(args)
     request = parse_request(args.condition)
     if request and gan.conditional and not gan.cfg.model.condition_norm:
@@ -112,15 +130,15 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         levels, _ = gan.generate(args.n, request, seed=args.seed)
     with writing(args.out):
-        if args.out.suffix.lower() == ".png":
+        if png:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(render_levels(list(levels), tile_size=16, ncol=args.ncol)).save(
                 args.out
             )
         else:
             args.out.mkdir(parents=True, exist_ok=True)
-            for i, level in enumerate(levels):
-                write_level(args.out / f"level-{i:05d}.txt", level)
+            for target, level in zip(targets, levels, strict=True):
+                write_level(target, level, alphabet)
     print(f"wrote {args.n} levels to {args.out}")
     return 0
 
@@ -184,7 +202,8 @@ def register(commands: Any) -> None:
         "counts for a cesagan model, e.g. 'enemies=3' or 'enemy1=2,enemy2=0'; the other "
         "counts come from random training levels. --playable, --as-asked and --distinct "
         "generate and test: levels are drawn until --n pass. --out FILE.png draws them; any "
-        "other --out is a folder that gets one level-NNNNN.txt per level.",
+        "other --out is a folder that gets one level-NNNNN.txt per level (--format gvgai: "
+        "zelda_lvlN.txt). Existing files are never overwritten.",
     )
     g.add_argument("source", metavar="SOURCE", help="level run folder or checkpoint")
     g.add_argument("--last", action="store_true", help=_LAST)
@@ -203,6 +222,25 @@ def register(commands: Any) -> None:
         help="levels to generate at most when filtering (100000)",
     )
     g.add_argument("--ncol", type=int, default=4, help="levels per row of the PNG (4)")
+    g.add_argument(
+        "--format",
+        choices=["text", "gvgai"],
+        default="text",
+        help="text: level-NNNNN.txt (or a PNG); gvgai: zelda_lvlN.txt files a GVGAI build "
+        "loads from examples/gridphysics/ (text)",
+    )
+    g.add_argument(
+        "--first-index",
+        type=int,
+        default=5,
+        help="N of the first zelda_lvlN.txt (5: after GVGAI's own levels 0-4)",
+    )
+    g.add_argument(
+        "--game",
+        type=Path,
+        help="a VGDL game description (GVGAI's zelda.txt) whose LevelMapping gives the "
+        "characters to write (default: GVGAI's zelda.txt mapping)",
+    )
     g.add_argument("--out", type=Path, required=True, help="FILE.png or a folder")
     g.set_defaults(handler=_generate)
 

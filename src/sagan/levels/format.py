@@ -16,10 +16,13 @@ from sagan.errors import SaganError
 from sagan.levels.tiles import TILES, index_of
 
 __all__ = [
+    "GVGAI_SPRITES",
     "common_shape",
+    "gvgai_alphabet",
     "level_to_text",
     "parse_level",
     "read_level",
+    "read_level_mapping",
     "read_levels",
     "write_level",
 ]
@@ -99,12 +102,16 @@ def read_levels(
     return levels, skipped
 
 
-def write_level(path: str | Path, level: np.ndarray) -> None:
-    """Write ``level`` as text (atomically: a partial file never replaces a good one)."""
+def write_level(path: str | Path, level: np.ndarray, alphabet: str = TILES) -> None:
+    """Write ``level`` as text (atomically: a partial file never replaces a good one), one
+    character per tile from ``alphabet`` (in channel order; see :func:`gvgai_alphabet`)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
+    text = level_to_text(level)
+    if alphabet != TILES:
+        text = text.translate(str.maketrans(TILES, alphabet))
     try:
-        tmp.write_text(level_to_text(level), encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -121,3 +128,54 @@ def common_shape(levels: Iterable[np.ndarray]) -> tuple[int, int]:
         )
     ((h, w),) = shapes
     return h, w
+
+
+GVGAI_SPRITES = (
+    ("wall",), ("floor",), ("nokey",), ("key",), ("goal",),
+    ("monsterQuick",), ("monsterNormal",), ("monsterSlow",),
+)  # fmt: skip
+"""The sprites of GVGAI's ``zelda.txt`` each tile channel stands for (besides the floor under
+it): wall, floor, the avatar without key, key, goal (door), and the three monsters."""
+
+
+def read_level_mapping(path: str | Path) -> dict[str, tuple[str, ...]]:
+    """The ``LevelMapping`` of a VGDL game description (GVGAI's ``zelda.txt``): character ->
+    the sprites it places, e.g. ``{"g": ("floor", "goal"), "w": ("wall",)}``."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SaganError(f"--game {path}: cannot read a game description ({exc})") from None
+    mapping: dict[str, tuple[str, ...]] = {}
+    inside, indent = False, 0
+    for line in lines:
+        text = line.split("#", 1)[0].rstrip()
+        if not text.strip():
+            continue
+        depth = len(text) - len(text.lstrip())
+        if text.strip() == "LevelMapping":
+            inside, indent = True, depth
+            continue
+        if inside and depth <= indent:
+            break
+        if inside:
+            char, sep, sprites = text.strip().partition(">")
+            if sep and len(char.strip()) == 1:
+                mapping[char.strip()] = tuple(sprites.split())
+    if not mapping:
+        raise SaganError(f"--game {path}: no LevelMapping section; give GVGAI's zelda.txt")
+    return mapping
+
+
+def gvgai_alphabet(mapping: dict[str, tuple[str, ...]]) -> str:
+    """The character of each tile channel (in :data:`TILES` order) under a game's level
+    ``mapping`` (:func:`read_level_mapping`): the one that places the channel's sprite (with
+    or without the floor under it). For GVGAI's own ``zelda.txt`` this is :data:`TILES`."""
+    by_sprites = {tuple(s for s in v if s != "floor") or ("floor",): k for k, v in mapping.items()}
+    missing = [s[0] for s in GVGAI_SPRITES if s not in by_sprites]
+    if missing:
+        raise SaganError(
+            f"the game's LevelMapping has no character for {', '.join(missing)}; use GVGAI's "
+            "zelda.txt (or one with the same sprites)"
+        )
+    return "".join(by_sprites[s] for s in GVGAI_SPRITES)
