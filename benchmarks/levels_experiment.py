@@ -60,13 +60,24 @@ ARMS: dict[str, Arm] = {
     "cesagan+counts+norm+count": Arm(model=COND, train={"count_weight": None}),
     "cesagan+solution": Arm(bootstrap={"min_solution": None}),
     "cesagan+counts+norm+solution": Arm(model=COND, bootstrap={"min_solution": None}),
+    "cesagan+counts+norm+solution+cap": Arm(
+        model=COND, bootstrap={"min_solution": None, "max_cell_share": None}
+    ),
+    "cesagan+counts+norm+solution+far": Arm(
+        model=COND, bootstrap={"min_solution": None, "min_distance": None}
+    ),
 }
 """The paper's three models, then our additions to the paper."""
 
 COLUMNS = (
     ("playable", "playable %"),
     ("unique_playable", "unique among playable %"),
-    ("novel_unique_playable", "distinct novel playable (of n)"),
+    ("novel_unique_playable", "unique novel playable (of n)"),
+    ("distinct_novel_playable", "distinct (10+ tiles) novel playable"),
+    ("pairwise_hamming", "pairwise Hamming (tiles)"),
+    ("placements", "avatar/key/door placements"),
+    ("key_cell_share", "key on one cell, max %"),
+    ("door_cell_share", "door on one cell, max %"),
     ("novelty", "novelty (tiles)"),
     ("solution_length", "solution length (moves)"),
     ("enemies_as_asked", "enemies as asked %"),
@@ -88,8 +99,10 @@ def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> di
             **resolved(arm.train),
             steps=args.steps,
             seed=seed,
-            save_every=args.steps,
+            save_every=args.eval_every or args.steps,
             sample_every=args.steps,
+            eval_every=args.eval_every,
+            eval_n=args.eval_n,
             log_every=100,
             keep_checkpoints=1,
         ),
@@ -147,6 +160,18 @@ def table(records: list[dict[str, object]]) -> str:
                 + " | ".join(cells)
                 + " |"
             )
+    return "\n".join(lines)
+
+
+def seed_table(records: list[dict[str, object]]) -> str:
+    """One row per run."""
+    head = "| model | bootstrap | seed | " + " | ".join(c for _, c in COLUMNS) + " |"
+    lines = [head, "|---|---|---|" + "---|" * len(COLUMNS)]
+    for r in sorted(records, key=lambda r: (list(ARMS).index(r["variant"]), r["bootstrap"],
+                                            r["seed"])):  # type: ignore[arg-type]  # fmt: skip
+        cells = [_cell([r["values"].get(k)]).split(" ± ")[0] for k, _ in COLUMNS]  # type: ignore[union-attr]
+        boot = "yes" if r["bootstrap"] else "no"
+        lines.append(f"| {r['variant']} | {boot} | {r['seed']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -212,6 +237,17 @@ def main() -> None:
     p.add_argument(
         "--min-solution", type=int, default=15, help="for +solution: fewest moves to join (15)"
     )
+    p.add_argument(
+        "--max-cell-share", type=float, default=0.2, help="for +cap: bootstrap's cell cap (0.2)"
+    )
+    p.add_argument(
+        "--min-distance", type=int, default=15, help="for +far: bootstrap's distance (15)"
+    )
+    p.add_argument(
+        "--eval-every", type=int, default=0, help="keep best.pt by evaluating every N steps"
+    )
+    p.add_argument("--eval-n", type=int, default=2000, help="levels per periodic evaluation")
+    p.add_argument("--per-seed", action="store_true", help="also a table row for every seed")
     p.add_argument("--plot", type=Path, help="PNG of the training set's size over time")
     p.add_argument("--bootstrap", choices=("both", "yes", "no"), default="both", help="arms to run")
     args = p.parse_args()
@@ -248,6 +284,9 @@ def main() -> None:
         f"{time.perf_counter() - start:.0f} s\n"
     )
     print(table(done))
+    if args.per_seed:
+        print("\nevery seed:\n")
+        print(seed_table(done))
     print("\nbootstrapped training set, size over time:\n")
     print(growth_table(done))
     if args.plot is not None:

@@ -150,7 +150,13 @@ class BootstrapConfig:
     moves does not join, so that levels solved in a few steps (avatar, key and door side by
     side) cannot take over the set."""
 
+    max_cell_share: float = 0.0
+    """Our addition (0: off, as in the paper): a level joins only if, with it, the cell of its
+    avatar, of its key and of its door each holds that tile in at most this share of the
+    training set, so that one layout cannot take the set over (e.g. 0.2)."""
+
     def __post_init__(self) -> None:
+        check_range("bootstrap.max_cell_share", self.max_cell_share, 0.0, 1.0)
         check_positive("bootstrap.every", self.every, allow_zero=True)
         check_positive("bootstrap.samples", self.samples)
         check_positive("bootstrap.min_distance", self.min_distance)

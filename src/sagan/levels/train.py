@@ -29,6 +29,7 @@ from torch import nn
 from sagan.levels.conditions import condition_vectors
 from sagan.levels.config import LevelRunConfig
 from sagan.levels.data import load_levels
+from sagan.levels.diversity import diversity_report
 from sagan.levels.encoding import decode, encode, tile_counts
 from sagan.levels.format import write_level
 from sagan.levels.networks import LevelDiscriminator, LevelGenerator
@@ -61,6 +62,8 @@ _EMA_DECAY = 0.999
 
 COUNTED = (AVATAR, KEY, DOOR, *ENEMIES)
 """The tiles :func:`count_loss` counts."""
+PLACED = (AVATAR, KEY, DOOR)
+"""The tiles whose cells ``bootstrap.max_cell_share`` limits."""
 
 
 class LevelTask(Task):
@@ -166,7 +169,11 @@ class LevelTask(Task):
     # -- logging, samples, evaluation ------------------------------------------------------------
 
     def log_values(self, it_per_s: float, seconds: float) -> dict[str, float]:
+        diversity = diversity_report(self.levels)
         values = {
+            "set_pairwise_hamming": diversity["pairwise_hamming"],
+            "set_key_cell_share": diversity["key_cell_share"],
+            "set_door_cell_share": diversity["door_cell_share"],
             "train_size": float(len(self.levels)),
             "accepted": float(self.accepted),
             "acceptance": self.accepted / self.proposed if self.proposed else 0.0,
@@ -308,6 +315,7 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
     state.proposed += b.samples
     added = []
     pool = state.levels
+    placed = {t: (pool == t).sum(axis=0) for t in PLACED}  # (H, W) levels with t per cell
     for level in candidates:
         if len(pool) >= b.max_size:
             continue
@@ -316,6 +324,12 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
             continue
         if hamming_to_nearest(level[None], pool)[0] < b.min_distance:
             continue  # a copy, or too close to a level the set already has
+        if b.max_cell_share and any(
+            (placed[t][level == t] + 1).max() > b.max_cell_share * (len(pool) + 1) for t in PLACED
+        ):
+            continue  # its avatar, key or door sits where too many levels have theirs
+        for t in PLACED:
+            placed[t] = placed[t] + (level == t)
         pool = np.concatenate([pool, level[None]])
         added.append(level)
     if added:
