@@ -50,8 +50,9 @@ def tiny(steps: int = 4, **bootstrap_kw: object) -> LevelRunConfig:
 )
 def test_network_shapes_and_the_papers_layers(attention: bool, conditional: bool) -> None:
     cfg = ModelConfig(
-        ch=8, z_dim=8, embed=4, attention=attention, conditional=conditional, height=9, width=13
-    )
+        ch=8, z_dim=8, embed=4, attention=attention, conditional=conditional, height=9, width=13,
+        condition_counts=False, condition_norm=False,  # the paper's model
+    )  # fmt: skip
     G, D = LevelGenerator(cfg), LevelDiscriminator(cfg)
     c = torch.rand(3, 8) if conditional else None
     x = G(torch.randn(3, 8), c)
@@ -147,7 +148,9 @@ def test_count_weight_trains_and_needs_a_conditional_model() -> None:
 
 def test_condition_norm_lets_every_layer_of_g_see_the_condition() -> None:
     torch.manual_seed(0)
-    plain = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
+    plain = ModelConfig(
+        ch=8, z_dim=8, embed=4, height=9, width=13, condition_norm=False, condition_counts=False
+    )
     cfg = dataclasses.replace(plain, condition_norm=True, condition_counts=True)
     G = LevelGenerator(cfg)
     norms = [m for m in G.body if isinstance(m, VectorConditionalBatchNorm2d)]
@@ -183,8 +186,8 @@ def test_condition_norm_lets_every_layer_of_g_see_the_condition() -> None:
     same, other = body(c[[0, 0]]), body(c[[0, 1]])
     torch.testing.assert_close(same[0], other[0])
     assert not torch.allclose(same[1], other[1])
-    with pytest.raises(SaganError, match="condition_norm needs a conditional model"):
-        ModelConfig(conditional=False, condition_norm=True)
+    # an unconditional model has no condition to normalise with
+    assert not ModelConfig(conditional=False, condition_norm=True).condition_norm
 
 
 def test_condition_counts_give_the_embedding_a_usable_signal() -> None:
@@ -195,7 +198,7 @@ def test_condition_counts_give_the_embedding_a_usable_signal() -> None:
     shares = torch.from_numpy(condition_vectors(LEVELS[:1]))  # (1, 8)
     more = shares.clone()
     more[0, ENEMIES[0]] += 1 / 117
-    plain = ModelConfig(height=9, width=13)
+    plain = ModelConfig(height=9, width=13, condition_counts=False)
     counts = dataclasses.replace(plain, condition_counts=True)
     d_plain = (_condition_features(plain, more) - _condition_features(plain, shares)).norm()
     d_counts = (_condition_features(counts, more) - _condition_features(counts, shares)).norm()
@@ -204,8 +207,7 @@ def test_condition_counts_give_the_embedding_a_usable_signal() -> None:
     assert float(d_counts) == pytest.approx(math.log((n + 2) / (n + 1)), rel=1e-4)
     G = LevelGenerator(counts)
     assert G(torch.randn(2, 32), shares.repeat(2, 1)).shape == (2, 8, 16, 16)
-    with pytest.raises(SaganError, match="condition_counts needs a conditional model"):
-        ModelConfig(conditional=False, condition_counts=True)
+    assert not ModelConfig(conditional=False, condition_counts=True).condition_counts
 
 
 def test_conditions_and_requests() -> None:
@@ -366,9 +368,14 @@ def test_run_folder(tmp_path: Path) -> None:
 def test_cli_train_generate_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
     args = ["--steps", "2", "--batch-size", "4", "--ch", "8", "--z-dim", "8", "--no-progress"]
-    assert main(["levels", "train", "--out", str(run), *args]) == 0
+    assert main(["levels", "train", "--out", str(run), "--preset", "paper", *args]) == 0
     gan = load_level_gan(run)
     assert gan.conditional and gan.originals.shape == (8, 9, 13)
+    # the paper's model exactly: none of our additions, recorded as such
+    assert gan.cfg.preset == "paper" and not gan.cfg.train.ema
+    assert not gan.cfg.model.condition_counts and not gan.cfg.model.condition_norm
+    assert gan.cfg.bootstrap.min_solution == 0
+    assert "preset: paper" in (run / "config.yaml").read_text()
     assert (
         main(
             [
@@ -523,3 +530,28 @@ def test_configs_of_older_runs_still_load() -> None:
     old["train"]["device"] = "tpu"
     with pytest.raises(SaganError, match=r"train\.device"):
         LevelRunConfig.from_dict(old)
+
+
+def test_presets_sit_under_explicit_settings_and_old_configs_keep_theirs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sagan.levels.config import upgrade_config
+
+    best = LevelRunConfig()
+    assert best.preset == "default" and best.model.condition_counts and best.model.condition_norm
+    assert best.bootstrap.min_solution == 15 and best.train.ema
+    paper = LevelRunConfig.from_dict({"preset": "paper", "model": {"condition_norm": True}})
+    assert paper.model.condition_norm  # a setting given beside the preset wins
+    assert not paper.model.condition_counts and paper.bootstrap.min_solution == 0
+    assert LevelRunConfig.from_dict(paper.to_dict()) == paper  # round trip, preset recorded
+    with pytest.raises(SaganError, match="preset"):
+        LevelRunConfig.from_dict({"preset": "best"})
+    # a 0.2 config: no preset, none of the settings added since; it keeps its behaviour
+    old = LevelRunConfig.from_dict(paper.to_dict()).to_dict()
+    del old["preset"], old["train"]["ema"], old["bootstrap"]["max_cell_share"]
+    up = LevelRunConfig.from_dict(upgrade_config(old))
+    assert up.preset == "none" and up.train.ema and up.bootstrap.max_cell_share == 0.0
+    assert up.model == paper.model and up.bootstrap.min_solution == 0
+    capsys.readouterr()
+    assert main(["levels", "train", "--preset", "best", "--steps", "1"]) == 2
+    assert "preset" in capsys.readouterr().err

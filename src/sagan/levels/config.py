@@ -10,11 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagan.config import check_positive, check_range, from_dict, to_dict
+from sagan.config import check_choice, check_positive, check_range, from_dict, merge, to_dict
 from sagan.errors import SaganError
 from sagan.training.config import EngineConfig
 
-__all__ = ["VARIANTS", "BootstrapConfig", "LevelRunConfig", "ModelConfig", "TrainConfig"]
+__all__ = [
+    "PRESETS",
+    "VARIANTS",
+    "BootstrapConfig",
+    "LevelRunConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "upgrade_config",
+]
 
 VARIANTS = {
     "dcgan": (False, False),
@@ -42,14 +50,15 @@ class ModelConfig:
     """Our addition to the paper (off by default): G also gets the condition's embedding
     concatenated with z at its input, so that it can plan the whole level for the counts;
     the paper's only entry point is the last layer, a spatially uniform bias."""
-    condition_counts: bool = False
-    """Our addition (off by default): embed the condition as log(1 + tile count) instead of
-    tile shares. With spectral norm on the embedding, a share difference of one tile (1/117
-    for Zelda) can hardly move it."""
-    condition_norm: bool = False
-    """Our addition (off by default): G's BatchNorms take their gain and bias from the
-    condition (:class:`~sagan.nn.VectorConditionalBatchNorm2d`, like SAGAN's class-conditional
-    BatchNorm), so that every layer of G, not only the last, sees the counts asked for."""
+    condition_counts: bool = True
+    """Our addition (on by default; off in ``--preset paper``): embed the condition as
+    log(1 + tile count) instead of tile shares. With spectral norm on the embedding, a share
+    difference of one tile (1/117 for Zelda) can hardly move it."""
+    condition_norm: bool = True
+    """Our addition (on by default; off in ``--preset paper``): G's BatchNorms take their gain
+    and bias from the condition (:class:`~sagan.nn.VectorConditionalBatchNorm2d`, like SAGAN's
+    class-conditional BatchNorm), so that every layer of G, not only the last, sees the counts
+    asked for. An unconditional model has no condition: both are off there."""
     height: int | None = field(default=None, metadata={"cli": False})
     """Level rows, from the data."""
     width: int | None = field(default=None, metadata={"cli": False})
@@ -58,10 +67,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for name in ("z_dim", "ch", "embed"):
             check_positive(f"model.{name}", getattr(self, name))
-        if self.condition_counts and not self.conditional:
-            raise SaganError("model.condition_counts needs a conditional model")
-        if self.condition_norm and not self.conditional:
-            raise SaganError("model.condition_norm needs a conditional model")
+        if not self.conditional:  # nothing to embed: the additions have nothing to act on
+            object.__setattr__(self, "condition_counts", False)
+            object.__setattr__(self, "condition_norm", False)
         if self.condition_input and not self.conditional:
             raise SaganError("model.condition_input needs a conditional model")
         if self.attention and self.ch < 8:
@@ -120,6 +128,9 @@ class TrainConfig(EngineConfig):
     """Weight of an auxiliary loss on G, our addition to the paper (0: off, as in the paper):
     the mean absolute difference between the tile counts G makes and the counts its condition
     asks for (conditional models only; see :func:`sagan.levels.train.count_loss`)."""
+    ema: bool = True
+    """Our addition (on by default; off in ``--preset paper``): generate, bootstrap and
+    evaluate with an exponential moving average of G's weights (decay 0.999) instead of G."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -145,10 +156,10 @@ class BootstrapConfig:
     """Hamming distance (tiles) a playable level needs from every training level to join."""
     max_size: int = field(default=5000, metadata={"flag": "--bootstrap-max-size"})
     """The training set stops growing at this size."""
-    min_solution: int = 0
-    """Our addition (0: off, as in the paper): a level whose shortest solution takes fewer
-    moves does not join, so that levels solved in a few steps (avatar, key and door side by
-    side) cannot take over the set."""
+    min_solution: int = 15
+    """Our addition (15 by default; 0, off, in ``--preset paper``): a level whose shortest
+    solution takes fewer moves does not join, so that levels solved in a few steps (avatar,
+    key and door side by side) cannot take over the set."""
 
     max_cell_share: float = 0.0
     """Our addition (0: off, as in the paper): a level joins only if, with it, the cell of its
@@ -164,10 +175,29 @@ class BootstrapConfig:
         check_positive("bootstrap.min_solution", self.min_solution, allow_zero=True)
 
 
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {},
+    "paper": {
+        "model": {"condition_counts": False, "condition_norm": False, "condition_input": False},
+        "train": {"count_weight": 0.0, "ema": False},
+        "bootstrap": {"min_solution": 0, "max_cell_share": 0.0},
+    },
+    "none": {},
+}
+"""``--preset`` -> the settings it changes from the field defaults (a config file and flags
+override them). ``default`` is our best configuration; ``paper`` is Torrado et al.'s CESAGAN
+without our additions (straight-through one-hots stay: the paper's soft outputs do not train
+here, see the README); ``none`` marks runs written before presets (0.2 and older), whose
+configs hold every setting."""
+
+
 @dataclass(frozen=True)
 class LevelRunConfig:
     """Everything a level run needs, as written to ``config.yaml``."""
 
+    preset: str = "default"
+    """``default`` (our best: counts embedded, conditional BatchNorm, --min-solution 15, EMA)
+    or ``paper`` (Torrado et al.'s model); a config file and flags override it."""
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
@@ -183,10 +213,24 @@ class LevelRunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LevelRunConfig:
-        """Build from nested plain data (e.g. YAML), validating every field. Configs of older
-        runs (without the engine's settings) load with those settings' defaults."""
-        return from_dict(cls, data)
+        """Build from nested plain data (e.g. YAML), validating every field: the preset's
+        settings under the given ones. Configs of older runs (without the engine's settings)
+        load with those settings' defaults."""
+        preset = data.get("preset", "default")
+        check_choice("preset", preset, PRESETS)
+        return from_dict(cls, merge(PRESETS[preset], data))
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain data (YAML-safe)."""
         return to_dict(self)
+
+
+def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A level config written before presets (0.2 and older) in today's terms: preset
+    ``none`` and the settings added since at the values those runs had (no cell cap, EMA on),
+    so that a resumed or reloaded run behaves as it did. Other configs are returned as they
+    are."""
+    if "preset" in config:
+        return config
+    old = {"preset": "none", "train": {"ema": True}, "bootstrap": {"max_cell_share": 0.0}}
+    return merge(old, config)

@@ -13,7 +13,7 @@ from torch import nn
 
 from sagan.errors import SaganError
 from sagan.levels.conditions import matches_request, requested_counts, shares
-from sagan.levels.config import LevelRunConfig
+from sagan.levels.config import LevelRunConfig, upgrade_config
 from sagan.levels.diversity import DISTINCT_DISTANCE, count_distinct, diversity_report
 from sagan.levels.encoding import tile_counts
 from sagan.levels.networks import LevelGenerator
@@ -27,7 +27,8 @@ __all__ = ["LevelGAN", "evaluate_levels", "load_level_gan"]
 
 @dataclass
 class LevelGAN:
-    """A trained generator (EMA weights, eval mode) and the levels its run started from.
+    """A trained generator (EMA weights unless the run kept none, eval mode) and the levels
+    its run started from.
 
     ``originals`` ``(M, H, W)``: the starting levels (novelty is measured against them);
     ``training_set``: everything it trained on at the end, bootstrapped levels included.
@@ -136,10 +137,10 @@ def load_level_gan(source: str | Path, *, best: bool = True) -> LevelGAN:
     if best and source.is_dir() and (source / "best.pt").is_file():
         source = source / "best.pt"
     path, ckpt = load_source(source, kind=KIND)
-    cfg = LevelRunConfig.from_dict(ckpt["config"])
+    cfg = LevelRunConfig.from_dict(upgrade_config(ckpt["config"]))
     G = LevelGenerator(cfg.model)
     try:
-        G.load_state_dict(ckpt["G_ema"])
+        G.load_state_dict(ckpt["G_ema"] if "G_ema" in ckpt else ckpt["G"])
     except RuntimeError as exc:
         raise SaganError(f"{source}: weights do not match the stored config ({exc})") from None
     levels = ckpt["levels"].numpy().astype(np.int64)

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from sagan.levels.conditions import condition_vectors
-from sagan.levels.config import LevelRunConfig
+from sagan.levels.config import LevelRunConfig, upgrade_config
 from sagan.levels.data import load_levels
 from sagan.levels.diversity import diversity_report
 from sagan.levels.encoding import decode, encode, tile_counts
@@ -80,7 +80,7 @@ class LevelTask(Task):
         G = LevelGenerator(cfg.model).to(device, memory_format=torch.channels_last)
         D = LevelDiscriminator(cfg.model).to(device, memory_format=torch.channels_last)
         self.nets = {"G": G, "D": D}
-        self.emas = {"G": EMA(G, _EMA_DECAY)}
+        self.emas = {"G": EMA(G, _EMA_DECAY)} if t.ema else {}
         opts = {
             "g": adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2)),
             "d": adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2)),
@@ -112,6 +112,12 @@ class LevelTask(Task):
     @classmethod
     def config_from_dict(cls, data: dict[str, Any]) -> LevelRunConfig:
         return LevelRunConfig.from_dict(data)
+
+    @classmethod
+    def upgrade(cls, ckpt: dict[str, Any]) -> dict[str, Any]:
+        """Checkpoints written before presets: their config in today's terms
+        (:func:`~sagan.levels.config.upgrade_config`)."""
+        return {**ckpt, "config": upgrade_config(ckpt["config"])}
 
     @classmethod
     def prepare(
