@@ -87,7 +87,7 @@ def _generate(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from sagan.errors import SaganError
-    from sagan.levels.conditions import parse_request
+    from sagan.levels.conditions import parse_condition
     from sagan.levels.format import gvgai_alphabet, read_level_mapping, write_level
     from sagan.levels.render import render_levels
     from sagan.levels.tiles import TILES
@@ -109,11 +109,17 @@ def _generate(args: argparse.Namespace) -> int:
         )
     alphabet = TILES if args.game is None else gvgai_alphabet(read_level_mapping(args.game))
     gan = _load(args)
-    request = parse_request(args.condition)
+    request, length = parse_condition(args.condition)
     if request and gan.conditional and not gan.cfg.model.condition_norm:
         print(
             "note: this model has the paper's conditioning, which hardly follows requested "
             "counts (README: Conditioning); train with --condition-counts --condition-norm",
+            file=sys.stderr,
+        )
+    if length is not None and not gan.cfg.model.condition_length:
+        print(
+            "note: this model was not trained with --condition-length: length=... is not asked "
+            "of it, only tested (with --as-asked)",
             file=sys.stderr,
         )
     if args.playable or args.as_asked or args.distinct:
@@ -125,10 +131,11 @@ def _generate(args: argparse.Namespace) -> int:
             as_asked=args.as_asked,
             distinct=args.distinct,
             max_tries=args.max_tries,
+            length=length,
         )
         print(f"kept {args.n} of {tried} generated levels ({100 * args.n / tried:.1f}%)")
     else:
-        levels, _ = gan.generate(args.n, request, seed=args.seed)
+        levels, _ = gan.generate(args.n, request, seed=args.seed, length=length)
     with writing(args.out):
         if png:
             args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -208,11 +215,17 @@ def register(commands: Any) -> None:
     g.add_argument("source", metavar="SOURCE", help="level run folder or checkpoint")
     g.add_argument("--last", action="store_true", help=_LAST)
     g.add_argument("--n", type=int, default=16, help="levels (16)")
-    g.add_argument("--condition", help="requested counts, NAME=COUNT[,NAME=COUNT]")
+    g.add_argument(
+        "--condition",
+        help="requested counts, NAME=COUNT[,NAME=COUNT], and/or a solution length, "
+        "length=MIN..MAX (moves)",
+    )
     g.add_argument("--seed", type=int, default=0, help="0")
     g.add_argument("--playable", action="store_true", help="keep only playable levels")
     g.add_argument(
-        "--as-asked", action="store_true", help="keep only levels whose counts match --condition"
+        "--as-asked",
+        action="store_true",
+        help="keep only levels whose counts (and solution length) match --condition",
     )
     g.add_argument("--distinct", action="store_true", help="keep no level twice")
     g.add_argument(

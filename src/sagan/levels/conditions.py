@@ -17,6 +17,7 @@ __all__ = [
     "REQUEST_NAMES",
     "condition_vectors",
     "matches_request",
+    "parse_condition",
     "parse_request",
     "requested_counts",
     "shares",
@@ -32,10 +33,40 @@ def shares(counts: np.ndarray, area: int) -> np.ndarray:
     return (np.asarray(counts) / area).astype(np.float32)
 
 
-def condition_vectors(levels: np.ndarray) -> np.ndarray:
-    """Levels ``(N, H, W)`` -> their condition vectors ``(N, 8)`` float32."""
+def condition_vectors(levels: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+    """Levels ``(N, H, W)`` -> their condition vectors ``(N, 8)`` float32; with their solution
+    ``lengths`` (N,) in moves, ``(N, 9)``: the length stored as moves / area, like a share."""
     levels = np.asarray(levels)
-    return shares(tile_counts(levels), levels.shape[-2] * levels.shape[-1])
+    area = levels.shape[-2] * levels.shape[-1]
+    c = shares(tile_counts(levels), area)
+    if lengths is None:
+        return c
+    return np.concatenate([c, shares(np.asarray(lengths)[:, None], area)], axis=1)
+
+
+def parse_condition(text: str | None) -> tuple[dict[str, int], tuple[int, int] | None]:
+    """``"enemies=3, length=20..30"`` -> (tile counts ``{"enemies": 3}``, the solution-length
+    range ``(20, 30)`` in moves, inclusive; ``length=25`` is ``(25, 25)``); one-line errors."""
+    if not text or not text.strip():
+        return {}, None
+    parts, length = [], None
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        if name.strip().lower() not in ("length", "solution"):
+            parts.append(part)
+            continue
+        lo, dots, hi = value.strip().partition("..")
+        try:
+            length = (int(lo), int(hi) if dots else int(lo))
+        except ValueError:
+            raise SaganError(
+                f"--condition {part.strip()!r}: write length=MIN..MAX (moves), e.g. length=20..30"
+            ) from None
+        if length[0] < 1 or length[1] < length[0]:
+            raise SaganError(
+                f"--condition {part.strip()!r}: the range must be 1 <= MIN <= MAX moves"
+            )
+    return parse_request(",".join(parts)), length
 
 
 def parse_request(text: str | None) -> dict[str, int]:
@@ -49,7 +80,7 @@ def parse_request(text: str | None) -> dict[str, int]:
         if not sep or name not in REQUEST_NAMES:
             raise SaganError(
                 f"--condition {part.strip()!r}: write NAME=COUNT with NAME one of "
-                f"{', '.join(REQUEST_NAMES)}"
+                f"{', '.join(REQUEST_NAMES)}, or length=MIN..MAX"
             )
         try:
             count = int(value)
@@ -66,14 +97,21 @@ def parse_request(text: str | None) -> dict[str, int]:
 
 
 def requested_counts(
-    request: dict[str, int], base: np.ndarray, n: int, rng: np.random.Generator
+    request: dict[str, int],
+    base: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    rows_out: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """``(n, 8)`` tile counts: rows of ``base`` (``(M, 8)`` counts of training levels) drawn at
     random, with ``request`` applied; ``enemies=N`` keeps the drawn level's mix of enemy kinds
     (largest remainders); floor absorbs the difference so that every row keeps its total."""
     base = np.asarray(base, dtype=np.int64)
     total = int(base[0].sum())
-    rows = base[rng.integers(0, len(base), n)].copy()  # (n, 8)
+    drawn = rng.integers(0, len(base), n)
+    if rows_out is not None:  # which base rows were drawn (to pair other properties with)
+        rows_out.append(drawn)
+    rows = base[drawn].copy()  # (n, 8)
     for name, count in request.items():
         if name == "enemies":
             mix = rows[:, list(ENEMIES)].astype(np.float64)  # (n, 3)

@@ -59,6 +59,10 @@ class ModelConfig:
     and bias from the condition (:class:`~sagan.nn.VectorConditionalBatchNorm2d`, like SAGAN's
     class-conditional BatchNorm), so that every layer of G, not only the last, sees the counts
     asked for. An unconditional model has no condition: both are off there."""
+    condition_length: bool = False
+    """Our addition (off by default): the condition also holds the level's shortest solution
+    (moves), so that ``generate --condition length=20..30`` asks G for it; without it a
+    length request only filters (generate and test)."""
     height: int | None = field(default=None, metadata={"cli": False})
     """Level rows, from the data."""
     width: int | None = field(default=None, metadata={"cli": False})
@@ -70,10 +74,16 @@ class ModelConfig:
         if not self.conditional:  # nothing to embed: the additions have nothing to act on
             object.__setattr__(self, "condition_counts", False)
             object.__setattr__(self, "condition_norm", False)
+            object.__setattr__(self, "condition_length", False)
         if self.condition_input and not self.conditional:
             raise SaganError("model.condition_input needs a conditional model")
         if self.attention and self.ch < 8:
             raise SaganError("model.ch: self-attention needs ch >= 8 (C/8 key channels)")
+
+    @property
+    def condition_dim(self) -> int:
+        """Numbers in the condition vector: 8 tile shares, and the solution length."""
+        return 8 + int(self.condition_length)
 
     @property
     def canvas(self) -> int:
@@ -178,7 +188,12 @@ class BootstrapConfig:
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     "paper": {
-        "model": {"condition_counts": False, "condition_norm": False, "condition_input": False},
+        "model": {
+            "condition_counts": False,
+            "condition_norm": False,
+            "condition_input": False,
+            "condition_length": False,
+        },
         "train": {"count_weight": 0.0, "ema": False},
         "bootstrap": {"min_solution": 0, "max_cell_share": 0.0},
     },

@@ -19,7 +19,7 @@ from sagan.levels.encoding import tile_counts
 from sagan.levels.networks import LevelGenerator
 from sagan.levels.novelty import hamming_to_nearest, novelty_report
 from sagan.levels.playability import check_playable
-from sagan.levels.train import COUNTED, KIND, generate_levels
+from sagan.levels.train import COUNTED, KIND, generate_levels, solution_length
 from sagan.training import load_source
 
 __all__ = ["LevelGAN", "evaluate_levels", "load_level_gan"]
@@ -46,11 +46,22 @@ class LevelGAN:
     def conditional(self) -> bool:
         return self.cfg.model.conditional
 
+    @property
+    def original_lengths(self) -> np.ndarray:
+        """Shortest solutions (moves; 0: unplayable) of the starting levels ``(M,)``."""
+        return np.array([solution_length(lv) for lv in self.originals], dtype=np.int64)
+
     def generate(
-        self, n: int, request: dict[str, int] | None = None, seed: int = 0
+        self,
+        n: int,
+        request: dict[str, int] | None = None,
+        seed: int = 0,
+        length: tuple[int, int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """``n`` levels ``(n, H, W)`` and, for a conditional model, the tile counts asked for
-        ``(n, 8)``: those of random starting levels with ``request`` applied."""
+        ``(n, 8)``: those of random starting levels with ``request`` applied. A model trained
+        with ``condition_length`` is also asked for a solution length: uniform in ``length``
+        (moves, inclusive), or that of the same starting level."""
         if n < 1:
             raise SaganError(f"--n must be >= 1, got {n}")
         m = self.cfg.model
@@ -63,8 +74,17 @@ class LevelGAN:
             )
         if self.conditional:
             rng = np.random.Generator(np.random.PCG64(seed))
-            asked = requested_counts(request or {}, tile_counts(self.originals), n, rng)
-            cond = torch.from_numpy(shares(asked, m.height * m.width))
+            rows: list[np.ndarray] = []
+            base = tile_counts(self.originals)
+            asked = requested_counts(request or {}, base, n, rng, rows_out=rows)
+            c = shares(asked, m.height * m.width)  # (n, 8)
+            if m.condition_length:
+                if length is None:
+                    moves = self.original_lengths[rows[0]]
+                else:
+                    moves = rng.integers(length[0], length[1] + 1, n)
+                c = np.concatenate([c, shares(moves[:, None], m.height * m.width)], axis=1)
+            cond = torch.from_numpy(c)
         else:
             cond = None
         levels = generate_levels(self.G, n, m.height, m.width, m.z_dim, cond, g)
@@ -81,15 +101,17 @@ class LevelGAN:
         distinct: bool = False,
         max_tries: int = 100_000,
         batch: int = 1000,
+        length: tuple[int, int] | None = None,
     ) -> tuple[np.ndarray, int]:
         """Generate and test: ``n`` levels ``(n, H, W)`` that pass the chosen tests, and how
         many generated levels were examined to find them (in order; the last one kept ends it).
 
         ``playable``: :func:`check_playable`; ``as_asked``: every count ``request`` fixes comes
-        out as asked; ``distinct``: no level repeats another kept one. Raises
+        out as asked, and with ``length`` the level is playable with a shortest solution in
+        that range (moves); ``distinct``: no level repeats another kept one. Raises
         :class:`SaganError` when ``max_tries`` levels do not hold ``n`` that pass.
         """
-        if as_asked and not request:
+        if as_asked and not request and length is None:
             raise SaganError("--as-asked needs --condition: there is no request to match")
         if max_tries < n:
             raise SaganError(f"--max-tries ({max_tries}) must be at least --n ({n})")
@@ -100,7 +122,7 @@ class LevelGAN:
             k = min(batch, max_tries - made)
             # each round its own stream, derived from (seed, round): no overlap between seeds
             round_seed = int(np.random.SeedSequence([seed, rounds]).generate_state(1)[0])
-            levels, _ = self.generate(k, request, seed=round_seed)
+            levels, _ = self.generate(k, request, seed=round_seed, length=length)
             made, rounds = made + k, rounds + 1
             asked_ok = (
                 matches_request(tile_counts(levels), request)
@@ -109,8 +131,15 @@ class LevelGAN:
             )
             for level, ok in zip(levels, asked_ok, strict=True):
                 tried += 1
-                if not ok or (playable and not check_playable(level).playable):
+                if not ok:
                     continue
+                if playable or (as_asked and length is not None):
+                    result = check_playable(level)
+                    if not result.playable:
+                        continue
+                    in_range = length is None or length[0] <= (result.length or 0) <= length[1]
+                    if as_asked and not in_range:
+                        continue
                 if distinct:
                     key = level.tobytes()
                     if key in seen:
@@ -165,6 +194,9 @@ def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, 
       the key / the door on the most common cell) and ``tile_entropy`` (bits per cell);
     * ``novelty``: mean Hamming distance (tiles) of playable levels to the nearest starting
       level; ``solution_length``: their mean shortest solution;
+    * ``length_as_asked``: % of levels asked for a solution length within 2 moves of one
+      between the starting levels' shortest and longest that come out so (by chance for a
+      model without ``condition_length``);
     * conditional models: ``enemies_as_asked`` (requests of 0..5 enemies, uniformly) and
       ``counts_as_asked`` (avatar, key, door and enemy counts all as asked).
     """
@@ -184,6 +216,7 @@ def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, 
         "novelty": report.mean_novelty_playable,
         "solution_length": float(np.mean(lengths)) if lengths else float("nan"),
     } | diversity_report(levels)
+    out |= _length_as_asked(gan, n, seed)
     if gan.conditional:
         rng = np.random.Generator(np.random.PCG64(seed + 1))
         wanted = rng.integers(0, 6, n)
@@ -201,3 +234,22 @@ def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, 
         out["enemies_as_asked"] = 100.0 * matched / n
         out["counts_as_asked"] = 100.0 * all_counts / n
     return out
+
+
+def _length_as_asked(gan: LevelGAN, n: int, seed: int) -> dict[str, float]:
+    """``length_as_asked``: % of ``n`` levels, each asked for a solution length in [L - 2,
+    L + 2] moves with L uniform over the starting levels' range, that are playable with a
+    shortest solution in it. A model without ``condition_length`` is asked nothing, so this
+    is how often the range comes out by chance (what generate-and-test would keep)."""
+    lengths = gan.original_lengths[gan.original_lengths > 0]
+    if not len(lengths):
+        return {}
+    rng = np.random.Generator(np.random.PCG64(seed + 9))
+    centre = rng.integers(int(lengths.min()), int(lengths.max()) + 1, n)
+    met = 0
+    for L in np.unique(centre):
+        k = int((centre == L).sum())
+        levels, _ = gan.generate(k, seed=seed + 10 + int(L), length=(int(L) - 2, int(L) + 2))
+        got = np.array([solution_length(lv) for lv in levels])
+        met += int(((got >= L - 2) & (got <= L + 2) & (got > 0)).sum())
+    return {"length_as_asked": 100.0 * met / n}

@@ -54,7 +54,8 @@ def doublings(canvas: int) -> int:
 
 def _condition_features(cfg: ModelConfig, c: torch.Tensor) -> torch.Tensor:
     """What the condition embedding sees: the tile shares as in the paper, or with
-    ``condition_counts`` log(1 + count). Spectral norm keeps the embedding 1-Lipschitz, so
+    ``condition_counts`` log(1 + count) (and log(1 + moves) for ``condition_length``, whose
+    entry is stored as moves / area like a share). Spectral norm keeps the embedding 1-Lipschitz, so
     one enemy more, a share difference of 1/117, moves it by at most 1/117: too little for G
     to act on; in log counts, one enemy more (2 -> 3) is 0.29."""
     if not cfg.condition_counts:
@@ -67,9 +68,9 @@ class _Condition(nn.Module):
     """A fully connected embedding of the condition's features (:func:`_condition_features`),
     broadcast over a feature map."""
 
-    def __init__(self, embed: int) -> None:
+    def __init__(self, features: int, embed: int) -> None:
         super().__init__()
-        self.fc = sn_linear(NUM_TILES, embed)
+        self.fc = sn_linear(features, embed)
 
     def forward(self, h: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         e = torch.relu(self.fc(features))  # (B, embed)
@@ -87,7 +88,7 @@ class LevelGenerator(nn.Module):
         n = doublings(canvas)
         widths = [cfg.ch * 2 ** (n - i) for i in range(n + 1)]  # e.g. 4ch, 2ch, ch
         z_in = cfg.z_dim + (cfg.embed if cfg.condition_input else 0)
-        self.condition_in = sn_linear(NUM_TILES, cfg.embed) if cfg.condition_input else None
+        self.condition_in = sn_linear(cfg.condition_dim, cfg.embed) if cfg.condition_input else None
         layers: list[nn.Module] = [sn_conv_transpose2d(z_in, widths[0], 4)]
         for w_in, w_out in itertools.pairwise(widths):
             layers += [self._norm(w_in), nn.ReLU(), sn_conv_transpose2d(w_in, w_out, 4, 2, 1)]
@@ -96,13 +97,13 @@ class LevelGenerator(nn.Module):
         self.attention = nn.ModuleDict(
             {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
         )
-        self.condition = _Condition(cfg.embed) if cfg.conditional else None
+        self.condition = _Condition(cfg.condition_dim, cfg.embed) if cfg.conditional else None
         width = cfg.ch + (cfg.embed if cfg.conditional else 0)
         self.out = sn_conv_transpose2d(width, NUM_TILES, 1)
 
     def _norm(self, width: int) -> nn.Module:
         if self.cfg.condition_norm:
-            return VectorConditionalBatchNorm2d(width, NUM_TILES)
+            return VectorConditionalBatchNorm2d(width, self.cfg.condition_dim)
         return nn.BatchNorm2d(width)
 
     def forward(
@@ -149,7 +150,7 @@ class LevelDiscriminator(nn.Module):
         self.attention = nn.ModuleDict(
             {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
         )
-        self.condition = _Condition(cfg.embed) if cfg.conditional else None
+        self.condition = _Condition(cfg.condition_dim, cfg.embed) if cfg.conditional else None
         width = cfg.ch + (cfg.embed if cfg.conditional else 0)
         self.mix = sn_conv2d(width, cfg.ch, 1)
         n = doublings(canvas)

@@ -97,15 +97,23 @@ class LevelTask(Task):
         """Levels added by bootstrapping so far."""
         self.proposed = 0
         """Levels generated for bootstrapping so far."""
+        self.lengths = np.zeros(0, dtype=np.int64)
+        """Shortest solutions (moves; 0: unplayable) of ``levels``, with condition_length."""
         self._refresh()
 
     def _refresh(self) -> None:
         if not len(self.levels):  # a resumed run: the checkpoint brings the training set
-            self.x, self.c = torch.zeros(0, 8, 1, 1), torch.zeros(0, 8)
+            self.x, self.c = torch.zeros(0, 8, 1, 1), torch.zeros(0, self.cfg.model.condition_dim)
             return
         x = encode(self.levels).to(self.ctx.device)
         self.x = x.contiguous(memory_format=torch.channels_last)  # (N, 8, S, S)
-        self.c = torch.from_numpy(condition_vectors(self.levels)).to(self.ctx.device)  # (N, 8)
+        lengths = None
+        if self.cfg.model.condition_length:  # only the levels added since are solved again
+            new = [solution_length(lv) for lv in self.levels[len(self.lengths) :]]
+            self.lengths = np.concatenate([self.lengths, np.asarray(new, dtype=np.int64)])
+            lengths = self.lengths
+        c = condition_vectors(self.levels, lengths)  # (N, 8), or (N, 9) with the length
+        self.c = torch.from_numpy(c).to(self.ctx.device)
 
     # -- before the run --------------------------------------------------------------------------
 
@@ -166,6 +174,7 @@ class LevelTask(Task):
 
     def load_extra_state(self, ckpt: dict[str, Any]) -> None:
         self.levels = ckpt["levels"].numpy().astype(np.int64)
+        self.lengths = np.zeros(0, dtype=np.int64)
         self.originals = int(ckpt["originals"])
         self.accepted, self.proposed = int(ckpt["accepted"]), int(ckpt["proposed"])
         if ckpt.get("bootstrap_rng") is not None:
@@ -348,6 +357,11 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
             for i, level in enumerate(added):
                 write_level(folder / f"step{state.step_count:07d}-{i:03d}.txt", level)
     return added
+
+
+def solution_length(level: np.ndarray) -> int:
+    """The shortest solution of ``level`` in moves, 0 when it is not playable."""
+    return check_playable(level).length or 0
 
 
 def original_counts(levels: np.ndarray, originals: int) -> np.ndarray:
