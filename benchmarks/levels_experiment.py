@@ -28,46 +28,55 @@ from typing import Any
 
 import torch
 
-from sagan.levels.config import BootstrapConfig, LevelRunConfig, ModelConfig, TrainConfig
+from sagan.levels.config import LevelRunConfig
 from sagan.levels.evaluate import evaluate_levels, load_level_gan
 from sagan.levels.train import train_levels
 
 PAPER = {"dcgan": {"attention": False, "conditional": False}, "sagan": {"conditional": False}}
-"""The paper's baselines, as ModelConfig overrides; ``cesagan`` is ModelConfig's default."""
+"""The paper's baselines, as ModelConfig overrides of its CESAGAN."""
 
 
 @dataclass(frozen=True)
 class Arm:
-    """Overrides of ModelConfig, TrainConfig and BootstrapConfig fields; a None value takes
-    its value from the script's flag of the same name (``--count-weight``,
-    ``--min-solution``)."""
+    """A preset and overrides of its ModelConfig, TrainConfig and BootstrapConfig fields; a
+    None value takes its value from the script's flag of the same name (``--count-weight``,
+    ``--min-solution``, ...). The arms before ``default`` are the paper's model with our EMA
+    (as measured since 0.1) and our additions one by one."""
 
     model: dict[str, object] = field(default_factory=dict)
     train: dict[str, object] = field(default_factory=dict)
     bootstrap: dict[str, object] = field(default_factory=dict)
+    preset: str = "paper"
 
 
+EMA = {"ema": True}
 COND = {"condition_counts": True, "condition_norm": True}
 ARMS: dict[str, Arm] = {
-    "dcgan": Arm(model=PAPER["dcgan"]),
-    "sagan": Arm(model=PAPER["sagan"]),
-    "cesagan": Arm(),
-    "cesagan+count": Arm(train={"count_weight": None}),
-    "cesagan+input": Arm(model={"condition_input": True}),
-    "cesagan+input+count": Arm(model={"condition_input": True}, train={"count_weight": None}),
-    "cesagan+counts": Arm(model={"condition_counts": True}),
-    "cesagan+counts+norm": Arm(model=COND),
-    "cesagan+counts+norm+count": Arm(model=COND, train={"count_weight": None}),
-    "cesagan+solution": Arm(bootstrap={"min_solution": None}),
-    "cesagan+counts+norm+solution": Arm(model=COND, bootstrap={"min_solution": None}),
+    "dcgan": Arm(model=PAPER["dcgan"], train=EMA),
+    "sagan": Arm(model=PAPER["sagan"], train=EMA),
+    "cesagan": Arm(train=EMA),
+    "cesagan+count": Arm(train={"count_weight": None, **EMA}),
+    "cesagan+input": Arm(model={"condition_input": True}, train=EMA),
+    "cesagan+input+count": Arm(
+        model={"condition_input": True}, train={"count_weight": None, **EMA}
+    ),
+    "cesagan+counts": Arm(model={"condition_counts": True}, train=EMA),
+    "cesagan+counts+norm": Arm(model=COND, train=EMA),
+    "cesagan+counts+norm+count": Arm(model=COND, train={"count_weight": None, **EMA}),
+    "cesagan+solution": Arm(train=EMA, bootstrap={"min_solution": None}),
+    "cesagan+counts+norm+solution": Arm(model=COND, train=EMA, bootstrap={"min_solution": None}),
     "cesagan+counts+norm+solution+cap": Arm(
-        model=COND, bootstrap={"min_solution": None, "max_cell_share": None}
+        model=COND, train=EMA, bootstrap={"min_solution": None, "max_cell_share": None}
     ),
     "cesagan+counts+norm+solution+far": Arm(
-        model=COND, bootstrap={"min_solution": None, "min_distance": None}
+        model=COND, train=EMA, bootstrap={"min_solution": None, "min_distance": None}
     ),
+    # the presets exactly, as `sagan levels train` and `--preset paper` give them
+    "default": Arm(preset="default"),
+    "paper": Arm(),
+    "paper-dcgan": Arm(model=PAPER["dcgan"]),
 }
-"""The paper's three models, then our additions to the paper."""
+"""The paper's three models with our EMA, our additions one by one, then the presets."""
 
 COLUMNS = (
     ("playable", "playable %"),
@@ -81,6 +90,7 @@ COLUMNS = (
     ("novelty", "novelty (tiles)"),
     ("solution_length", "solution length (moves)"),
     ("enemies_as_asked", "enemies as asked %"),
+    ("length_as_asked", "length as asked %"),
     ("counts_as_asked", "all counts as asked %"),
     ("train_size", "final training set"),
     ("train_s", "train s"),
@@ -93,24 +103,23 @@ def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> di
     def resolved(over: dict[str, object]) -> dict[str, Any]:
         return {k: getattr(args, k) if v is None else v for k, v in over.items()}
 
-    cfg = LevelRunConfig(
-        model=ModelConfig(ch=args.ch, **resolved(arm.model)),
-        train=TrainConfig(
+    cfg = LevelRunConfig.from_dict({
+        "preset": arm.preset,
+        "model": {"ch": args.ch, **resolved(arm.model)},
+        "train": {
             **resolved(arm.train),
-            steps=args.steps,
-            seed=seed,
-            save_every=args.eval_every or args.steps,
-            sample_every=args.steps,
-            eval_every=args.eval_every,
-            eval_n=args.eval_n,
-            log_every=100,
-            keep_checkpoints=1,
-        ),
-        bootstrap=BootstrapConfig(
-            every=args.bootstrap_every if boot else 0, **resolved(arm.bootstrap)
-        ),
-        levels=args.levels,
-    )
+            "steps": args.steps,
+            "seed": seed,
+            "save_every": args.eval_every or args.steps,
+            "sample_every": args.steps,
+            "eval_every": args.eval_every,
+            "eval_n": args.eval_n,
+            "log_every": 100,
+            "keep_checkpoints": 1,
+        },
+        "bootstrap": {"every": args.bootstrap_every if boot else 0, **resolved(arm.bootstrap)},
+        "levels": args.levels,
+    })  # fmt: skip
     name = f"{variant}-{'boot' if boot else 'noboot'}-s{seed}"
     start = time.perf_counter()
     run = train_levels(cfg, out=args.out / name, progress=False)
