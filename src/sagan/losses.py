@@ -8,6 +8,9 @@ network minimises.
   L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))],   L_G = -E[D(G(z))]
 * non-saturating (Goodfellow et al. 2014):
   L_D = E[softplus(-D(x))] + E[softplus(D(G(z)))],    L_G = E[softplus(-D(G(z)))]
+* LeCam regularisation of D (Tseng et al. 2021), added to L_D with a weight:
+  R = E[relu(D(x) - a_fake)^2] + E[relu(a_real - D(G(z)))^2], with a_real, a_fake moving
+  averages of D's scores on real and generated images (the authors' released form).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import torch.nn.functional as F
 __all__ = [
     "LOSSES",
     "GANLoss",
+    "LeCamAnchors",
     "d_hinge",
     "d_nonsaturating",
     "g_hinge",
     "g_nonsaturating",
+    "lecam_penalty",
 ]
 
 
@@ -61,3 +66,47 @@ LOSSES: dict[str, GANLoss] = {
     "nonsaturating": GANLoss(d_nonsaturating, g_nonsaturating),
 }
 """The losses a config may name."""
+
+
+def lecam_penalty(
+    real_scores: torch.Tensor,
+    fake_scores: torch.Tensor,
+    anchor_real: torch.Tensor,
+    anchor_fake: torch.Tensor,
+) -> torch.Tensor:
+    """LeCam regularisation of D: ``mean(relu(real - anchor_fake)^2) + mean(relu(anchor_real -
+    fake)^2)``; scores ``(B,)``, anchors 0-d (moving averages, not differentiated). It keeps
+    D's scores of reals from running away above the fakes' average, and the reverse."""
+    return (
+        F.relu(real_scores - anchor_fake.detach()).square().mean()
+        + F.relu(anchor_real.detach() - fake_scores).square().mean()
+    )
+
+
+class LeCamAnchors:
+    """The moving averages of D's mean scores on real and generated images that
+    :func:`lecam_penalty` pulls toward (decay 0.99 as the authors' code); kept on the device."""
+
+    def __init__(
+        self, decay: float = 0.99, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> None:
+        self.decay = decay
+        self.reduce = reduce
+        """Averages the batch means over processes under torchrun (every rank, one anchor)."""
+        self.real: torch.Tensor = torch.zeros(())
+        self.fake: torch.Tensor = torch.zeros(())
+
+    def update(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> None:
+        """Move the anchors toward this batch's mean scores ``(B,)``."""
+        means = torch.stack([real_scores.detach().mean(), fake_scores.detach().mean()]).float()
+        if self.reduce is not None:
+            means = self.reduce(means)
+        d = self.decay
+        self.real = self.real.to(means.device) * d + means[0] * (1 - d)
+        self.fake = self.fake.to(means.device) * d + means[1] * (1 - d)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"real": float(self.real), "fake": float(self.fake)}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.real, self.fake = torch.tensor(state["real"]), torch.tensor(state["fake"])

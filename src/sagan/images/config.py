@@ -14,6 +14,7 @@ from sagan.config import check_choice, check_positive, check_range, from_dict, t
 from sagan.errors import SaganError
 from sagan.images.networks import ARCHITECTURES
 from sagan.losses import LOSSES
+from sagan.training.augment import POLICIES
 from sagan.training.config import EngineConfig
 
 __all__ = ["DataConfig", "ModelConfig", "RunConfig", "TrainConfig"]
@@ -116,6 +117,19 @@ class TrainConfig(EngineConfig):
     sync_bn: bool = False
     """Under torchrun: synchronise G's BatchNorm statistics across processes (SyncBatchNorm,
     CUDA only)."""
+    augment: str = "none"
+    """Differentiable augmentation of everything D sees, real and generated, in both updates
+    (not in the papers' SAGAN): none, diffaugment (Zhao et al. 2020: every op on every image)
+    or ada (each op with an adaptive probability p, Karras et al. 2020's heuristic)."""
+    augment_policy: str = "color,translation,cutout"
+    """Comma list of DiffAugment ops: color, translation, cutout."""
+    ada_target: float = 0.6
+    """ada: the r_t = E[sign(D(real))] that p steers toward (ADA's 0.6)."""
+    ada_kimg: float = 100.0
+    """ada: thousands of images over which p can move from 0 to 1 (ADA uses 500; ours is
+    shorter for runs of tens of thousands of images)."""
+    lecam: float = 0.0
+    """Weight of LeCam regularisation in D's loss (Tseng et al. 2021; 0: off)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -129,6 +143,17 @@ class TrainConfig(EngineConfig):
         check_range("train.beta2", self.beta2, 0.0, 0.999999)
         check_range("train.ema_decay", self.ema_decay, 0.0, 0.999999)
         check_choice("train.loss", self.loss, LOSSES)
+        check_choice("train.augment", self.augment, ("none", "diffaugment", "ada"))
+        for op in self.policy:
+            check_choice("train.augment_policy", op, POLICIES)
+        check_range("train.ada_target", self.ada_target, 0.01, 0.99)
+        check_positive("train.ada_kimg", self.ada_kimg)
+        check_positive("train.lecam", self.lecam, allow_zero=True)
+
+    @property
+    def policy(self) -> tuple[str, ...]:
+        """The augmentation ops, in order."""
+        return tuple(op.strip() for op in self.augment_policy.split(",") if op.strip())
 
 
 @dataclass(frozen=True)

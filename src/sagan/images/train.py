@@ -29,9 +29,10 @@ from sagan.images.export import TrainingSampler
 from sagan.images.grid import save_grid
 from sagan.images.loader import batch_stream
 from sagan.images.networks import build_discriminator, build_generator
-from sagan.losses import LOSSES, GANLoss
+from sagan.losses import LOSSES, GANLoss, LeCamAnchors, lecam_penalty
 from sagan.training import EMA, TimedIterator, engine
-from sagan.training.distributed import DistInfo
+from sagan.training.augment import AdaptiveAugment, diff_augment
+from sagan.training.distributed import DistInfo, mean_over_ranks
 from sagan.training.engine import Context, Evaluation, Task
 from sagan.training.guard import GuardedOptimizers
 from sagan.training.optim import adam
@@ -79,6 +80,17 @@ class ImageTask(Task):
         self.updates = GuardedOptimizers(opts, ctx.precision, device, ctx.dist)
         self.batches_seen = 0
         """Real batches consumed: the data stream's position."""
+        self.ada = None
+        if t.augment == "ada":  # p moves with the global batch; r_t is averaged over ranks
+            world = ctx.dist.world_size
+            self.ada = AdaptiveAugment(
+                t.ada_target, t.ada_kimg / world, reduce=lambda v: mean_over_ranks(v, ctx.dist)
+            )
+        """ADA's adaptive augmentation probability (``--augment ada``)."""
+        self.lecam = None
+        if t.lecam > 0:
+            self.lecam = LeCamAnchors(reduce=lambda v: mean_over_ranks(v, ctx.dist))
+        """The moving averages LeCam regularisation pulls D's scores toward."""
         self.batches: TimedIterator[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # -- before the run --------------------------------------------------------------------------
@@ -155,8 +167,22 @@ class ImageTask(Task):
 
     # -- checkpoints -----------------------------------------------------------------------------
 
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """What D sees of images ``x`` (B, C, R, R): augmented with ``--augment``, drawing
+        from the run's noise stream (saved in checkpoints)."""
+        t = self.cfg.train
+        if t.augment == "none":
+            return x
+        p = self.ada.p if self.ada is not None else 1.0
+        return diff_augment(x, t.policy, self.ctx.noise, p)
+
     def extra_state(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {}
+        if self.ada is not None:
+            extra["ada"] = self.ada.state_dict()
+        if self.lecam is not None:
+            extra["lecam"] = self.lecam.state_dict()
+        return extra | {
             "batches_seen": self.batches_seen,
             "dataset": {
                 "name": self.data.name,
@@ -167,6 +193,10 @@ class ImageTask(Task):
 
     def load_extra_state(self, ckpt: dict[str, Any]) -> None:
         self.batches_seen = int(ckpt["batches_seen"])
+        if self.ada is not None and "ada" in ckpt:
+            self.ada.load_state_dict(ckpt["ada"])
+        if self.lecam is not None and "lecam" in ckpt:
+            self.lecam.load_state_dict(ckpt["lecam"])
         saved = (ckpt.get("dataset") or {}).get("fingerprint")
         if saved and self.data is not None and saved != dataset_fingerprint(self.data):
             print("warning: the data set differs from the one this run started on", file=sys.stderr)
@@ -179,6 +209,8 @@ class ImageTask(Task):
         if self.batches is not None:
             values["data_wait_share"] = self.batches.waited / seconds if seconds > 0 else 0.0
             self.batches.waited = 0.0
+        if self.ada is not None:
+            values |= {"ada_p": self.ada.p, "ada_r_t": self.ada.r_t}
         return values | self.gammas()
 
     def progress(self, values: dict[str, float]) -> dict[str, str]:
@@ -259,16 +291,25 @@ def train_step(
         with torch.no_grad(), amp.autocast():
             fake = G(z, y_fake)
         with amp.autocast():
-            x = torch.cat([real, fake.to(real.dtype)])  # (2B, C, R, R)
+            # real and fake through the same augmentation policy (a no-op without --augment)
+            x = task.augment(torch.cat([real, fake.to(real.dtype)]))  # (2B, C, R, R)
             y = torch.cat([y_real, y_fake]) if conditional else None  # type: ignore[list-item]
             scores = D_train(x, y).float()  # (2B,)
         d_real, d_fake = scores[:b], scores[b:]
         loss_d = loss.d(d_real, d_fake)
+        if task.lecam is not None:
+            anchors = task.lecam
+            penalty = lecam_penalty(d_real, d_fake, anchors.real.to(d_real.device),
+                                    anchors.fake.to(d_real.device))  # fmt: skip
+            loss_d = loss_d + task.cfg.train.lecam * penalty
+            anchors.update(d_real, d_fake)
         task.updates.update("d", loss_d)
+        if task.ada is not None:
+            task.ada.observe(d_real)
     D.requires_grad_(False)  # G's update needs gradients through D, not of D
     z, y_fake = _latents(task, real.shape[0], real.device)  # the per-rank batch
     with amp.autocast():
-        scores = D(G_train(z, y_fake), y_fake).float()
+        scores = D(task.augment(G_train(z, y_fake)), y_fake).float()
     loss_g = loss.g(scores)
     task.updates.update("g", loss_g)
     D.requires_grad_(True)

@@ -127,3 +127,12 @@ def broadcast_buffers(module: torch.nn.Module, info: DistInfo) -> None:
         return
     for buffer in module.buffers():
         dist.broadcast(buffer.data, src=0)
+
+
+def mean_over_ranks(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """The mean of a tensor over all processes (itself when not distributed)."""
+    if not info.enabled:
+        return value
+    out = value.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out / info.world_size

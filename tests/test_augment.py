@@ -1,0 +1,136 @@
+"""Data-efficient training: DiffAugment's ops, ADA's adaptive probability and LeCam
+regularisation, alone and inside the image training step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sagan.errors import SaganError
+from sagan.images.config import TrainConfig
+from sagan.images.train import ImageTask, train
+from sagan.losses import LeCamAnchors, lecam_penalty
+from sagan.training import find_checkpoints, load_checkpoint
+from sagan.training.augment import POLICIES, AdaptiveAugment, diff_augment
+from test_train import _assert_identical, _weights, tiny
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("op", list(POLICIES))
+def test_every_op_is_differentiable(op: str) -> None:
+    x = torch.randn(3, 2, 8, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: diff_augment(t, [op], _gen(1)), (x,))
+    y = diff_augment(x, [op], _gen(1))
+    assert y.shape == x.shape and not torch.equal(y, x)
+
+
+def test_translation_shifts_whole_images_within_an_eighth() -> None:
+    x = torch.arange(1, 1 + 4 * 16 * 16, dtype=torch.float32).view(4, 1, 16, 16)
+    y = diff_augment(x, ["translation"], _gen(3))
+    for a, b in zip(x[:, 0], y[:, 0], strict=True):
+        (r, c) = (b == a[8, 8]).nonzero()[0].tolist() if (b == a[8, 8]).any() else (8, 8)
+        dy, dx = r - 8, c - 8
+        assert abs(dy) <= 2 and abs(dx) <= 2  # 16 / 8 = 2 pixels at most
+        shifted = torch.roll(a, (dy, dx), (0, 1))
+        kept = b != 0
+        assert torch.equal(b[kept], shifted[kept])  # moved content, zeros where it came in
+        assert int((~kept).sum()) == 16 * abs(dx) + 16 * abs(dy) - abs(dx * dy)
+
+
+def test_cutout_blanks_a_square_of_half_the_side() -> None:
+    x = torch.ones(64, 1, 16, 16)
+    y = diff_augment(x, ["cutout"], _gen(4))
+    holes = (y == 0).sum(dim=(1, 2, 3))
+    assert holes.max() == 64 and holes.min() > 0  # 8 x 8, less where it hangs over the border
+
+
+def test_probability_decides_per_image() -> None:
+    x = torch.randn(200, 3, 8, 8)
+    assert torch.equal(diff_augment(x, p=0.0, generator=_gen()), x)
+    y = diff_augment(x, ["color"], _gen(), p=0.5)
+    changed = (y != x).flatten(1).any(1).float().mean()
+    assert 0.35 < float(changed) < 0.65
+    with pytest.raises(ValueError, match="unknown augmentation 'blur'"):
+        diff_augment(x, ["blur"])
+
+
+def test_ada_raises_p_on_an_overfitting_d_and_lowers_it_otherwise() -> None:
+    ada = AdaptiveAugment(target=0.6, kimg=0.1, interval=4)  # 100 images from 0 to 1
+    for _ in range(8):
+        ada.observe(torch.ones(10))  # every real scored positive: r_t = 1 > 0.6
+    assert ada.r_t == 1.0 and ada.p == pytest.approx(0.8)
+    saved = ada.state_dict()
+    ada.observe(torch.ones(10))  # mid-interval: what a checkpoint must carry
+    mid = ada.state_dict()
+    for _ in range(3):
+        ada.observe(torch.tensor([1.0, -1.0] * 5))  # r_t = (1 + 0 + 0 + 0) / 4 < 0.6
+    assert ada.r_t == 0.25 and ada.p == pytest.approx(0.4)  # less augmentation
+    again = AdaptiveAugment(target=0.6, kimg=0.1, interval=4)
+    again.load_state_dict(mid)
+    for _ in range(3):
+        again.observe(torch.tensor([1.0, -1.0] * 5))
+    assert again.p == pytest.approx(ada.p) and saved["p"] == pytest.approx(0.8)
+    for _ in range(40):
+        ada.observe(-torch.ones(10))
+    assert ada.p == 0.0  # clipped
+
+
+def test_lecam_pulls_scores_toward_the_other_sides_average() -> None:
+    real = torch.tensor([2.0, 0.5], requires_grad=True)
+    fake = torch.tensor([-2.0, 0.0], requires_grad=True)
+    anchor_real, anchor_fake = torch.tensor(1.0), torch.tensor(-1.0)
+    penalty = lecam_penalty(real, fake, anchor_real, anchor_fake)
+    # real over the fakes' average: (2 + 1)^2 and (0.5 + 1)^2; fake under the reals': (1 + 2)^2, 1
+    assert float(penalty) == pytest.approx((9 + 2.25) / 2 + (9 + 1) / 2)
+    penalty.backward()
+    assert real.grad is not None and (real.grad > 0).all() and (fake.grad < 0).all()
+    calm = lecam_penalty(torch.tensor([-2.0]), torch.tensor([2.0]), anchor_real, anchor_fake)
+    assert float(calm) == 0.0
+    anchors = LeCamAnchors(decay=0.5)
+    anchors.update(torch.tensor([2.0, 4.0]), torch.tensor([-2.0]))
+    assert float(anchors.real) == 1.5 and float(anchors.fake) == -1.0
+
+
+def test_the_step_shows_d_augmented_reals_and_fakes_alike(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: list[int] = []
+    real_augment = ImageTask.augment
+
+    def spy(self: ImageTask, x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.shape[0])
+        return real_augment(self, x)
+
+    monkeypatch.setattr(ImageTask, "augment", spy)
+    train(tiny(1, augment="diffaugment"), out=tmp_path / "r", progress=False)
+    assert seen == [16, 8]  # D's update: 8 reals and 8 fakes together; G's: 8 fakes
+
+
+def test_ada_and_lecam_train_resume_exactly_and_log_p(tmp_path: Path) -> None:
+    kw = {"augment": "ada", "ada_kimg": 0.05, "lecam": 0.3}
+    straight = train(tiny(6, **kw), out=tmp_path / "a", progress=False)
+    half = train(tiny(3, save_every=3, **kw), out=tmp_path / "b", progress=False)
+    train(resume=str(half), overrides={"train": {"steps": 6}}, progress=False)
+    _assert_identical(_weights(straight), _weights(half))
+    a = load_checkpoint(find_checkpoints(straight)[-1], kind="images")
+    b = load_checkpoint(find_checkpoints(half)[-1], kind="images")
+    assert a["ada"] == b["ada"] and a["lecam"] == b["lecam"]
+    records = [json.loads(x) for x in (straight / "stats.jsonl").read_text().splitlines()]
+    assert "ada_p" in records[-1] and 0.0 <= records[-1]["ada_p"] <= 1.0
+    plain = train(tiny(2), out=tmp_path / "c", progress=False)
+    assert "ada" not in load_checkpoint(find_checkpoints(plain)[-1], kind="images")
+
+
+def test_bad_settings_are_one_line_errors() -> None:
+    with pytest.raises(SaganError, match=r"train\.augment"):
+        TrainConfig(augment="ADA")
+    with pytest.raises(SaganError, match=r"train\.augment_policy"):
+        TrainConfig(augment_policy="color,blur")
+    with pytest.raises(SaganError, match=r"train\.lecam"):
+        TrainConfig(lecam=-1.0)
