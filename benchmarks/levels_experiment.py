@@ -71,6 +71,11 @@ ARMS: dict[str, Arm] = {
     "cesagan+counts+norm+solution+far": Arm(
         model=COND, train=EMA, bootstrap={"min_solution": None, "min_distance": None}
     ),
+    "cesagan+counts+norm+solution+cap+far": Arm(
+        model=COND,
+        train=EMA,
+        bootstrap={"min_solution": None, "max_cell_share": None, "min_distance": None},
+    ),
     # the presets exactly, as `sagan levels train` and `--preset paper` give them
     "default": Arm(preset="default"),
     "paper": Arm(),
