@@ -134,3 +134,40 @@ def test_bad_settings_are_one_line_errors() -> None:
         TrainConfig(augment_policy="color,blur")
     with pytest.raises(SaganError, match=r"train\.lecam"):
         TrainConfig(lecam=-1.0)
+
+
+def test_image_presets_sit_under_flags_and_are_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from sagan.cli import main
+    from sagan.images.config import RunConfig
+    from sagan.images.networks import build_discriminator, build_generator
+    from sagan.nn import SelfAttention2d
+
+    paper = RunConfig.from_dict({"preset": "paper"})
+    m, t = paper.model, paper.train
+    assert (m.arch, m.resolution, m.ch, m.attention) == ("resnet", 128, 64, (64,))
+    assert (t.batch_size, t.steps, t.lr_g, t.lr_d, t.beta1, t.beta2) == (
+        256, 1_000_000, 1e-4, 4e-4, 0.0, 0.9,
+    )  # fmt: skip
+    assert t.ema_decay == 0.0 and t.loss == "hinge"  # no EMA: it is ours, not the paper's
+    from dataclasses import replace
+
+    model = replace(m, channels=3, num_classes=1000)
+    for net in (build_generator(model), build_discriminator(model)):
+        attn = [a for a in net.modules() if isinstance(a, SelfAttention2d)]
+        assert len(attn) == 1 and attn[0].query.out_channels == attn[0].value.in_channels // 8
+    assert RunConfig().preset == "quick"
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "paper", "--resolution", "32", "--ch", "4",
+                 "--attention", "16", "--batch-size", "4", "--steps", "1", "--data", "digits",
+                 "--out", str(run), "--no-progress"]) == 0  # fmt: skip
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["preset"] == "paper" and cfg["model"]["arch"] == "resnet"
+    assert cfg["model"]["resolution"] == 32 and cfg["train"]["lr_d"] == 4e-4
+    assert cfg["train"]["ema_decay"] == 0.0  # from the preset, not overridden
+    capsys.readouterr()
+    assert main(["train", "--preset", "fast", "--steps", "1"]) == 2
+    assert "preset" in capsys.readouterr().err

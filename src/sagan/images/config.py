@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagan.config import check_choice, check_positive, check_range, from_dict, to_dict
+from sagan.config import check_choice, check_positive, check_range, from_dict, merge, to_dict
 from sagan.errors import SaganError
 from sagan.images.networks import ARCHITECTURES
 from sagan.losses import LOSSES
 from sagan.training.augment import POLICIES
 from sagan.training.config import EngineConfig
 
-__all__ = ["DataConfig", "ModelConfig", "RunConfig", "TrainConfig"]
+__all__ = ["PRESETS", "DataConfig", "ModelConfig", "RunConfig", "TrainConfig"]
 
 
 @dataclass(frozen=True)
@@ -156,18 +156,41 @@ class TrainConfig(EngineConfig):
         return tuple(op.strip() for op in self.augment_policy.split(",") if op.strip())
 
 
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "quick": {},
+    "paper": {
+        "model": {"arch": "resnet", "resolution": 128, "ch": 64, "z_dim": 128,
+                  "attention": (64,), "g_spectral_norm": True},
+        "train": {"batch_size": 256, "steps": 1_000_000, "lr_g": 1e-4, "lr_d": 4e-4,
+                  "beta1": 0.0, "beta2": 0.9, "n_dis": 1, "loss": "hinge", "ema_decay": 0.0},
+    },
+    "none": {},
+}  # fmt: skip
+"""``--preset`` -> the settings it changes from the field defaults (a config file and flags
+override them). ``quick`` is the defaults, sized for a 2-core CPU; ``paper`` is SAGAN's
+ImageNet setting (Zhang et al. 2018: ResNet G and D at 128 px, base width 64, attention at
+64x64 features, batch 256, TTUR 1e-4 / 4e-4, Adam (0, 0.9), hinge loss, 1M iterations, no EMA
+of G); ``none`` marks runs written before presets (0.2 and older)."""
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs, as written to ``config.yaml`` and stored in checkpoints."""
 
+    preset: str = "quick"
+    """``quick`` (the defaults: a first run on 2 CPU cores) or ``paper`` (SAGAN's ImageNet
+    setting at 128 px, for GPUs); a config file and flags override it."""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        """Build from nested plain data (e.g. YAML), validating every field."""
-        return from_dict(cls, data)
+        """Build from nested plain data (e.g. YAML), validating every field: the preset's
+        settings under the given ones."""
+        preset = data.get("preset", "quick")
+        check_choice("preset", preset, PRESETS)
+        return from_dict(cls, merge(PRESETS[preset], data))
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain data, for YAML, JSON and checkpoints."""

@@ -100,6 +100,14 @@ class ImageTask(Task):
         return RunConfig.from_dict(data)
 
     @classmethod
+    def upgrade(cls, ckpt: dict[str, Any]) -> dict[str, Any]:
+        """Checkpoints written before presets (0.2 and older) record preset ``none``; their
+        configs hold every setting, so nothing else changes."""
+        if "preset" in ckpt["config"]:
+            return ckpt
+        return {**ckpt, "config": {"preset": "none", **ckpt["config"]}}
+
+    @classmethod
     def prepare(cls, cfg: RunConfig, *, resuming: bool) -> tuple[RunConfig, ImageDataset]:
         dataset = load_dataset(
             cfg.data.data,
