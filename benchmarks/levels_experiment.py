@@ -76,6 +76,14 @@ ARMS: dict[str, Arm] = {
         train=EMA,
         bootstrap={"min_solution": None, "max_cell_share": None, "min_distance": None},
     ),
+    "cesagan+counts+norm+solution+mbstd": Arm(
+        model={**COND, "minibatch_std": 4}, train=EMA, bootstrap={"min_solution": None}
+    ),
+    "cesagan+counts+norm+solution+cap+mbstd": Arm(
+        model={**COND, "minibatch_std": 4},
+        train=EMA,
+        bootstrap={"min_solution": None, "max_cell_share": None},
+    ),
     # the presets exactly, as `sagan levels train` and `--preset paper` give them
     "default": Arm(preset="default"),
     "paper": Arm(),

@@ -555,3 +555,26 @@ def test_presets_sit_under_explicit_settings_and_old_configs_keep_theirs(
     capsys.readouterr()
     assert main(["levels", "train", "--preset", "best", "--steps", "1"]) == 2
     assert "preset" in capsys.readouterr().err
+
+
+def test_minibatch_std_sees_near_copies_and_never_mixes_reals_with_fakes() -> None:
+    from sagan.levels.networks import minibatch_std
+
+    h = torch.randn(8, 3, 4, 4)
+    out = minibatch_std(h, 4)
+    assert out.shape == (8, 4, 4, 4)
+    same = minibatch_std(h[:1].repeat(8, 1, 1, 1), 4)
+    assert float(same[:, 3].max()) < 1e-3 < float(out[:, 3].min())  # copies: no spread
+    moved = h.clone()
+    moved[0] += 5.0  # a change in the first half (the reals) ...
+    assert torch.equal(minibatch_std(moved, 4)[4:], out[4:])  # ... leaves the fakes' alone
+    with pytest.raises(ValueError, match="does not divide"):
+        minibatch_std(torch.randn(6, 3, 4, 4), 4)
+    cfg = LevelRunConfig(
+        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13, minibatch_std=2),
+        train=TrainConfig(batch_size=4),
+    )
+    losses = train_step(build_state(cfg, LEVELS))
+    assert all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(SaganError, match="minibatch_std 3"):
+        LevelRunConfig(model=ModelConfig(minibatch_std=3), train=TrainConfig(batch_size=32))

@@ -59,6 +59,11 @@ class ModelConfig:
     and bias from the condition (:class:`~sagan.nn.VectorConditionalBatchNorm2d`, like SAGAN's
     class-conditional BatchNorm), so that every layer of G, not only the last, sees the counts
     asked for. An unconditional model has no condition: both are off there."""
+    minibatch_std: int = 0
+    """Our addition (0: off, as in the paper): D gets one more feature map, the standard
+    deviation of its features across each group of this many consecutive levels (ProGAN's
+    minibatch standard deviation, Karras et al. 2018), so that it can see a batch of
+    near-copies; real and generated levels are never grouped together."""
     condition_length: bool = False
     """Our addition (off by default): the condition also holds the level's shortest solution
     (moves), so that ``generate --condition length=20..30`` asks G for it; without it a
@@ -71,6 +76,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         for name in ("z_dim", "ch", "embed"):
             check_positive(f"model.{name}", getattr(self, name))
+        check_positive("model.minibatch_std", self.minibatch_std, allow_zero=True)
         if not self.conditional:  # nothing to embed: the additions have nothing to act on
             object.__setattr__(self, "condition_counts", False)
             object.__setattr__(self, "condition_norm", False)
@@ -220,6 +226,12 @@ class LevelRunConfig:
     """``builtin`` (the package's 8 levels) or a folder of level files."""
 
     def __post_init__(self) -> None:
+        group = self.model.minibatch_std
+        if group and self.train.batch_size % group:
+            raise SaganError(
+                f"model.minibatch_std {group}: the batch ({self.train.batch_size}) must divide "
+                "into groups of it, so that real and generated levels are never grouped together"
+            )
         if self.train.count_weight > 0 and not self.model.conditional:
             raise SaganError(
                 "train.count_weight needs a conditional model (--variant cesagan): an "

@@ -44,7 +44,7 @@ from sagan.nn import (
     sn_linear,
 )
 
-__all__ = ["LevelDiscriminator", "LevelGenerator", "doublings"]
+__all__ = ["LevelDiscriminator", "LevelGenerator", "doublings", "minibatch_std"]
 
 
 def doublings(canvas: int) -> int:
@@ -62,6 +62,22 @@ def _condition_features(cfg: ModelConfig, c: torch.Tensor) -> torch.Tensor:
         return c
     assert cfg.height is not None and cfg.width is not None
     return torch.log1p(c * (cfg.height * cfg.width))
+
+
+def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
+    """``h`` (B, C, H, W) -> (B, C + 1, H, W): one more map holding, for each sample, the
+    standard deviation of the features over its group of ``group`` consecutive samples
+    (averaged over features and positions). B must divide by ``group`` (or be smaller: one
+    group), so a batch of reals followed by as many fakes never mixes the two when each half
+    divides by it."""
+    b, c, height, width = h.shape
+    g = min(group, b)
+    if b % g:
+        raise ValueError(f"minibatch_std: batch {b} does not divide into groups of {g}")
+    y = h.float().reshape(b // g, g, c, height, width)
+    std = (y.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B/g,)
+    feature = std.repeat_interleave(g)[:, None, None, None].expand(b, 1, height, width)
+    return torch.cat([h, feature.to(h.dtype)], dim=1)
 
 
 class _Condition(nn.Module):
@@ -156,8 +172,9 @@ class LevelDiscriminator(nn.Module):
         n = doublings(canvas)
         widths = [cfg.ch * 2**i for i in range(n + 1)]  # ch, 2ch, 4ch
         layers: list[nn.Module] = []
-        for w_in, w_out in itertools.pairwise(widths):
-            layers += [sn_conv2d(w_in, w_out, 4, 2, 1), nn.LeakyReLU(0.2)]
+        for i, (w_in, w_out) in enumerate(itertools.pairwise(widths)):
+            extra = int(i == 0 and cfg.minibatch_std > 0)  # the group-std feature map
+            layers += [sn_conv2d(w_in + extra, w_out, 4, 2, 1), nn.LeakyReLU(0.2)]
         self.body = nn.Sequential(*layers)
         self.head = sn_linear(widths[-1] * 16, 1)
 
@@ -170,5 +187,7 @@ class LevelDiscriminator(nn.Module):
                 raise ValueError("this discriminator is conditional: pass a condition vector")
             h = self.condition(h, _condition_features(self.cfg, c))  # (B, ch + embed, S, S)
         h = nn.functional.leaky_relu(self.mix(h), 0.2)  # (B, ch, S, S)
+        if self.cfg.minibatch_std:
+            h = minibatch_std(h, self.cfg.minibatch_std)  # (B, ch + 1, S, S)
         h = self.body(h)  # (B, 4ch, 4, 4)
         return self.head(h.flatten(1)).squeeze(1)  # (B,)
