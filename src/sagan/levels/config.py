@@ -180,7 +180,8 @@ class BootstrapConfig:
     max_cell_share: float = 0.0
     """Our addition (0: off, as in the paper): a level joins only if, with it, the cell of its
     avatar, of its key and of its door each holds that tile in at most this share of the
-    training set, so that one layout cannot take the set over (e.g. 0.2)."""
+    training set (counted over at least 25 levels, so that a small set can grow), so that one
+    layout cannot take the set over (e.g. 0.2)."""
 
     def __post_init__(self) -> None:
         check_range("bootstrap.max_cell_share", self.max_cell_share, 0.0, 1.0)

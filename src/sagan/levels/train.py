@@ -64,6 +64,11 @@ COUNTED = (AVATAR, KEY, DOOR, *ENEMIES)
 """The tiles :func:`count_loss` counts."""
 PLACED = (AVATAR, KEY, DOOR)
 """The tiles whose cells ``bootstrap.max_cell_share`` limits."""
+CAP_MIN_SET = 25
+"""``bootstrap.max_cell_share`` counts shares over at least this many levels (our choice), so
+that a small set can grow: with a cap of 0.2, a cell may hold 5 levels' keys until the set
+has 25 levels. Without it, 5 starting levels would let no level in whose avatar, key or door
+shares a cell with any of them."""
 
 
 class LevelTask(Task):
@@ -339,9 +344,8 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
             continue
         if hamming_to_nearest(level[None], pool)[0] < b.min_distance:
             continue  # a copy, or too close to a level the set already has
-        if b.max_cell_share and any(
-            (placed[t][level == t] + 1).max() > b.max_cell_share * (len(pool) + 1) for t in PLACED
-        ):
+        limit = b.max_cell_share * max(len(pool) + 1, CAP_MIN_SET)
+        if b.max_cell_share and any((placed[t][level == t] + 1).max() > limit for t in PLACED):
             continue  # its avatar, key or door sits where too many levels have theirs
         for t in PLACED:
             placed[t] = placed[t] + (level == t)
