@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from sagan import __version__
-from sagan.errors import SaganError
+from sagan.errors import RunStopped, SaganError
 
 __all__ = ["build_parser", "main"]
 
@@ -54,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SaganError as exc:
         print(f"sagan: error: {exc}", file=sys.stderr)
         return 2
+    except RunStopped as exc:  # its line, with how to continue, is already printed
+        return 128 + exc.signal
     except KeyboardInterrupt:
         print("sagan: interrupted", file=sys.stderr)
         return 130

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["SaganError", "writing"]
+__all__ = ["RunStopped", "SaganError", "writing"]
 
 
 class SaganError(Exception):
@@ -30,3 +30,14 @@ def writing(path: str | Path) -> Iterator[None]:
         if "unknown file extension" not in str(exc):
             raise
         raise SaganError(f"cannot write {path}: {exc}; name the image .png") from None
+
+
+class RunStopped(Exception):
+    """A signal (SIGINT, SIGTERM) stopped a training run before its last step; the checkpoint
+    of the step it reached is saved and ``sagan ... --resume RUN`` continues it exactly. The
+    CLI exits with 128 + the signal's number, so that a script does not go on as if the run
+    had finished."""
+
+    def __init__(self, run_dir: Path, signal: int, step: int) -> None:
+        super().__init__(f"stopped by signal {signal} at step {step} ({run_dir})")
+        self.run_dir, self.signal, self.step = run_dir, signal, step

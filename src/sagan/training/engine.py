@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 
 from sagan import __version__
 from sagan.config import merge, write_yaml
-from sagan.errors import SaganError
+from sagan.errors import RunStopped, SaganError
 from sagan.nn import attention_gammas
 from sagan.training.checkpoint import (
     checkpoint_name,
@@ -79,6 +79,7 @@ from sagan.training.stats import StatsWriter
 __all__ = [
     "Context",
     "Evaluation",
+    "RunStopped",
     "Task",
     "build_task",
     "load_task",
@@ -489,6 +490,9 @@ def train(
         steps: on resume, the new total (the same as ``overrides={"train": {"steps": N}}``).
 
     Under ``torchrun`` every process runs this; rank 0 alone logs, samples and saves.
+
+    Raises:
+        RunStopped: a signal stopped the run early (after saving its checkpoint).
     """
     overrides = dict(overrides or {})
     if steps is not None:
@@ -739,7 +743,7 @@ class _Loop:
                             f"stopped by signal {stop.signal} at step {step}; {saved}; "
                             f"continue with: {task.command} --resume {run_dir}"
                         )
-                        return run_dir
+                        raise RunStopped(run_dir, stop.signal or 15, step)  # 15: SIGTERM
         finally:
             bar.close()
             self.task.close()
