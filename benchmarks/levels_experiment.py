@@ -84,6 +84,14 @@ ARMS: dict[str, Arm] = {
         train=EMA,
         bootstrap={"min_solution": None, "max_cell_share": None},
     ),
+    "cesagan+counts+norm+solution+ms": Arm(
+        model=COND, train={**EMA, "mode_seeking": 1.0}, bootstrap={"min_solution": None}
+    ),
+    "cesagan+counts+norm+solution+cap+ms": Arm(
+        model=COND,
+        train={**EMA, "mode_seeking": 1.0},
+        bootstrap={"min_solution": None, "max_cell_share": None},
+    ),
     # the presets exactly, as `sagan levels train` and `--preset paper` give them
     "default": Arm(preset="default"),
     "paper": Arm(),

@@ -573,3 +573,19 @@ def test_minibatch_std_sees_near_copies_and_never_mixes_reals_with_fakes() -> No
     assert all(torch.isfinite(v) for v in losses.values())
     with pytest.raises(SaganError, match="minibatch_std 3"):
         LevelRunConfig(model=ModelConfig(minibatch_std=3), train=TrainConfig(batch_size=32))
+
+
+def test_mode_seeking_rewards_latents_that_make_different_levels() -> None:
+    from sagan.levels.train import mode_seeking_loss
+
+    z1, z2 = torch.zeros(4, 8), torch.ones(4, 8)
+    same = encode(LEVELS[:4]).float()
+    other = encode(LEVELS[4:8]).float()
+    assert float(mode_seeking_loss(same, same, z1, z2)) == pytest.approx(1e5)  # collapsed
+    assert float(mode_seeking_loss(same, other, z1, z2)) < 100
+    cfg = LevelRunConfig(
+        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13),
+        train=TrainConfig(batch_size=4, mode_seeking=1.0),
+    )
+    losses = train_step(build_state(cfg, LEVELS))
+    assert float(losses["mode_seeking"]) > 0 and torch.isfinite(losses["loss_g"])

@@ -144,6 +144,10 @@ class TrainConfig(EngineConfig):
     """Weight of an auxiliary loss on G, our addition to the paper (0: off, as in the paper):
     the mean absolute difference between the tile counts G makes and the counts its condition
     asks for (conditional models only; see :func:`sagan.levels.train.count_loss`)."""
+    mode_seeking: float = 0.0
+    """Weight of a mode-seeking term in G's loss, our addition (0: off, as in the paper; Mao
+    et al. 2019's MSGAN): 1 / (distance between two levels made from the same condition /
+    distance between their latents), so that different z give different levels."""
     ema: bool = True
     """Our addition (on by default; off in ``--preset paper``): generate, bootstrap and
     evaluate with an exponential moving average of G's weights (decay 0.999) instead of G."""
@@ -151,6 +155,7 @@ class TrainConfig(EngineConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_positive("train.count_weight", self.count_weight, allow_zero=True)
+        check_positive("train.mode_seeking", self.mode_seeking, allow_zero=True)
         check_positive("train.eval_n", self.eval_n)
         check_positive("train.lr_g", self.lr_g)
         check_positive("train.lr_d", self.lr_d)

@@ -52,6 +52,7 @@ __all__ = [
     "count_loss",
     "generate_levels",
     "load_state",
+    "mode_seeking_loss",
     "train_levels",
 ]
 
@@ -287,9 +288,27 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
         counts = count_loss(fake.float(), cond, m.height, m.width)
         loss_g = loss_g + t.count_weight * counts
         out["count_error"] = counts.detach()
+    if t.mode_seeking > 0:
+        h = max(1, b // 2)  # a second latent for the first half's conditions
+        z2 = torch.randn(h, cfg.model.z_dim, generator=ctx.noise, device=ctx.device)
+        with amp.autocast():
+            fake2 = G(z2, None if cond is None else cond[:h], hard=True)
+        ms = mode_seeking_loss(fake[:h].float(), fake2.float(), z[:h], z2)
+        loss_g = loss_g + t.mode_seeking * ms
+        out["mode_seeking"] = ms.detach()
     task.updates.update("g", loss_g)
     task.D.requires_grad_(True)
     return out
+
+
+def mode_seeking_loss(
+    x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor
+) -> torch.Tensor:
+    """MSGAN's term (Mao et al. 2019): ``1 / (mean|x1 - x2| / mean|z1 - z2| + 1e-5)`` for
+    levels ``x`` (B, 8, S, S) made from latents ``z`` (B, z_dim) under the same conditions;
+    small when different latents give different levels."""
+    ratio = (x1 - x2).abs().mean() / (z1 - z2).abs().mean()
+    return 1.0 / (ratio + 1e-5)
 
 
 @torch.no_grad()
