@@ -85,11 +85,11 @@ ARMS: dict[str, Arm] = {
         bootstrap={"min_solution": None, "max_cell_share": None},
     ),
     "cesagan+counts+norm+solution+ms": Arm(
-        model=COND, train={**EMA, "mode_seeking": 1.0}, bootstrap={"min_solution": None}
+        model=COND, train={**EMA, "mode_seeking": None}, bootstrap={"min_solution": None}
     ),
     "cesagan+counts+norm+solution+cap+ms": Arm(
         model=COND,
-        train={**EMA, "mode_seeking": 1.0},
+        train={**EMA, "mode_seeking": None},
         bootstrap={"min_solution": None, "max_cell_share": None},
     ),
     # the presets exactly, as `sagan levels train` and `--preset paper` give them
@@ -277,6 +277,7 @@ def main() -> None:
         "--eval-every", type=int, default=0, help="keep best.pt by evaluating every N steps"
     )
     p.add_argument("--eval-n", type=int, default=2000, help="levels per periodic evaluation")
+    p.add_argument("--mode-seeking", type=float, default=0.05, help="for +ms (0.05)")
     p.add_argument("--per-seed", action="store_true", help="also a table row for every seed")
     p.add_argument("--plot", type=Path, help="PNG of the training set's size over time")
     p.add_argument("--bootstrap", choices=("both", "yes", "no"), default="both", help="arms to run")

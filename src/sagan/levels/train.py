@@ -304,10 +304,12 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
 def mode_seeking_loss(
     x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor
 ) -> torch.Tensor:
-    """MSGAN's term (Mao et al. 2019): ``1 / (mean|x1 - x2| / mean|z1 - z2| + 1e-5)`` for
-    levels ``x`` (B, 8, S, S) made from latents ``z`` (B, z_dim) under the same conditions;
+    """MSGAN's term (Mao et al. 2019): ``1 / (d(x1, x2) / mean|z1 - z2| + 1e-5)`` for levels
+    ``x`` (B, 8, S, S) made from latents ``z`` (B, z_dim) under the same conditions, with
+    d the share of tiles that differ (half the L1 distance of the one-hots, per position);
     small when different latents give different levels."""
-    ratio = (x1 - x2).abs().mean() / (z1 - z2).abs().mean()
+    differ = (x1 - x2).abs().sum(dim=1).mean() / 2  # share of differing tiles
+    ratio = differ / (z1 - z2).abs().mean()
     return 1.0 / (ratio + 1e-5)
 
 
