@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from sagan.errors import SaganError
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["SaganError", "__version__", "load_generator"]
 
 if TYPE_CHECKING:  # pragma: no cover
