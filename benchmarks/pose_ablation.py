@@ -7,6 +7,7 @@ run counts only this invocation's part.
 
     python benchmarks/pose_ablation.py --out runs/pose-ablation
     python benchmarks/pose_ablation.py --out runs/pose-ablation --variants +sagan
+    OMP_NUM_THREADS=1 python benchmarks/pose_ablation.py --out DIR --first-seed 1 --seeds 1 &
 
 By default the four arms of the paper's table (hourglass, +SARM, +adversarial, Hg-SAGAN),
 seed by seed, so that an interrupted invocation leaves whole seeds behind.
@@ -55,6 +56,9 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", default=list(VARIANTS)[:4], choices=VARIANTS)
     p.add_argument("--eval-every", type=int, default=600, help="PCKh along the way")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--first-seed", type=int, default=0, help="seeds FIRST..FIRST+SEEDS-1 (to split a sweep)"
+    )
     p.add_argument("--n", type=int, default=300, help="held-out figures")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -62,7 +66,7 @@ def main() -> None:
     done = [json.loads(x) for x in results.read_text().splitlines()] if results.exists() else []
     keys = {(r["variant"], r["seed"]) for r in done}
     start = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for name in args.variants:
             attention, adversarial = VARIANTS[name]
             if (name, seed) in keys:
