@@ -130,7 +130,10 @@ def test_count_weight_trains_and_needs_a_conditional_model() -> None:
     )
     assert "count_error" not in plain
     with pytest.raises(SaganError, match="needs a conditional model"):
-        LevelRunConfig(model=ModelConfig(conditional=False), train=TrainConfig(count_weight=1.0))
+        LevelRunConfig(
+            model=ModelConfig(conditional=False, condition_counts=False, condition_norm=False),
+            train=TrainConfig(count_weight=1.0),
+        )
     with pytest.raises(SaganError, match="count_weight"):
         TrainConfig(count_weight=-1.0)
     # the condition at G's input too: z and the embedding, concatenated
@@ -143,7 +146,9 @@ def test_count_weight_trains_and_needs_a_conditional_model() -> None:
     assert G.condition_in is not None
     assert all(float(p.grad.abs().sum()) > 0 for p in G.condition_in.parameters())
     with pytest.raises(SaganError, match="condition_input needs a conditional model"):
-        ModelConfig(conditional=False, condition_input=True)
+        ModelConfig(
+            conditional=False, condition_input=True, condition_counts=False, condition_norm=False
+        )
 
 
 def test_condition_norm_lets_every_layer_of_g_see_the_condition() -> None:
@@ -186,8 +191,8 @@ def test_condition_norm_lets_every_layer_of_g_see_the_condition() -> None:
     same, other = body(c[[0, 0]]), body(c[[0, 1]])
     torch.testing.assert_close(same[0], other[0])
     assert not torch.allclose(same[1], other[1])
-    # an unconditional model has no condition to normalise with
-    assert not ModelConfig(conditional=False, condition_norm=True).condition_norm
+    with pytest.raises(SaganError, match="condition_norm needs a conditional model"):
+        ModelConfig(conditional=False, condition_norm=True, condition_counts=False)
 
 
 def test_condition_counts_give_the_embedding_a_usable_signal() -> None:
@@ -207,7 +212,8 @@ def test_condition_counts_give_the_embedding_a_usable_signal() -> None:
     assert float(d_counts) == pytest.approx(math.log((n + 2) / (n + 1)), rel=1e-4)
     G = LevelGenerator(counts)
     assert G(torch.randn(2, 32), shares.repeat(2, 1)).shape == (2, 8, 16, 16)
-    assert not ModelConfig(conditional=False, condition_counts=True).condition_counts
+    with pytest.raises(SaganError, match="condition_counts needs a conditional model"):
+        ModelConfig(conditional=False, condition_counts=True)
 
 
 def test_conditions_and_requests() -> None:
@@ -499,7 +505,16 @@ def test_evaluate_counts_playable_unique_and_novel() -> None:
     from sagan.levels.evaluate import LevelGAN
 
     cfg = LevelRunConfig(
-        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13, conditional=False)
+        model=ModelConfig(
+            ch=8,
+            z_dim=8,
+            embed=4,
+            height=9,
+            width=13,
+            conditional=False,
+            condition_counts=False,
+            condition_norm=False,
+        )
     )
     new = LEVELS[5].copy()
     new[1, 1], new[1, 2] = new[1, 2], new[1, 1]

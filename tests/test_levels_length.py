@@ -54,7 +54,10 @@ def test_the_condition_carries_the_length_and_the_networks_take_it() -> None:
     longer[:, 8] += 20 / 117
     G.eval()  # the output moves with the length asked for
     assert not torch.allclose(G(torch.zeros(3, 8), ct), G(torch.zeros(3, 8), longer))
-    assert ModelConfig(conditional=False, condition_length=True).condition_dim == 8
+    with pytest.raises(SaganError, match="condition_length needs a conditional model"):
+        ModelConfig(
+            conditional=False, condition_length=True, condition_counts=False, condition_norm=False
+        )
 
 
 class _Recorder(nn.Module):

@@ -67,6 +67,9 @@ def _train(args: argparse.Namespace) -> int:
             raise SaganError(f"--variant {args.variant!r}: use one of {', '.join(VARIANTS)}")
         attention, conditional = VARIANTS[args.variant]
         extra["model"] = {"attention": attention, "conditional": conditional}
+        if not conditional:  # no condition: the default preset's conditioning additions go
+            off = ("condition_counts", "condition_norm", "condition_length", "condition_input")
+            extra["model"] |= dict.fromkeys(off, False)
     if args.no_bootstrap:
         extra["bootstrap"] = {"every": 0}
     return run_train(args, args.flags, train_levels, LevelRunConfig.from_dict, extra)

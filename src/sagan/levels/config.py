@@ -58,7 +58,7 @@ class ModelConfig:
     """Our addition (on by default; off in ``--preset paper``): G's BatchNorms take their gain
     and bias from the condition (:class:`~sagan.nn.VectorConditionalBatchNorm2d`, like SAGAN's
     class-conditional BatchNorm), so that every layer of G, not only the last, sees the counts
-    asked for. An unconditional model has no condition: both are off there."""
+    asked for."""
     minibatch_std: int = 0
     """Our addition (0: off, as in the paper): D gets one more feature map, the standard
     deviation of its features across each group of this many consecutive levels (ProGAN's
@@ -77,12 +77,12 @@ class ModelConfig:
         for name in ("z_dim", "ch", "embed"):
             check_positive(f"model.{name}", getattr(self, name))
         check_positive("model.minibatch_std", self.minibatch_std, allow_zero=True)
-        if not self.conditional:  # nothing to embed: the additions have nothing to act on
-            object.__setattr__(self, "condition_counts", False)
-            object.__setattr__(self, "condition_norm", False)
-            object.__setattr__(self, "condition_length", False)
-        if self.condition_input and not self.conditional:
-            raise SaganError("model.condition_input needs a conditional model")
+        for name in ("condition_counts", "condition_norm", "condition_length", "condition_input"):
+            if getattr(self, name) and not self.conditional:
+                raise SaganError(
+                    f"model.{name} needs a conditional model; an unconditional one (--variant "
+                    f"sagan or dcgan) has no condition: drop --{name.replace('_', '-')}"
+                )
         if self.attention and self.ch < 8:
             raise SaganError("model.ch: self-attention needs ch >= 8 (C/8 key channels)")
 
@@ -147,9 +147,9 @@ class TrainConfig(EngineConfig):
     mode_seeking: float = 0.0
     """Weight of a mode-seeking term in G's loss, our addition (0: off, as in the paper; Mao
     et al. 2019's MSGAN): 1 / (distance between two levels made from the same condition /
-    distance between their latents), so that different z give different levels (with a share
-    of differing tiles as the first distance, about 10 for collapsed levels: weights of 0.05
-    to 0.1 keep it below the adversarial term)."""
+    distance between their latents), so that different z give different levels (the first
+    distance is the share of differing tiles, so the term is tens for collapsed levels: keep
+    the weight small, e.g. 0.05; at 1 it drowned the adversarial loss)."""
     ema: bool = True
     """Our addition (on by default; off in ``--preset paper``): generate, bootstrap and
     evaluate with an exponential moving average of G's weights (decay 0.999) instead of G."""

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sagan.errors import SaganError
 from sagan.levels.conditions import condition_vectors
 from sagan.levels.config import LevelRunConfig, upgrade_config
 from sagan.levels.data import load_levels
@@ -87,6 +88,12 @@ class LevelTask(Task):
         D = LevelDiscriminator(cfg.model).to(device, memory_format=torch.channels_last)
         self.nets = {"G": G, "D": D}
         self.emas = {"G": EMA(G, _EMA_DECAY)} if t.ema else {}
+        group, per_rank = cfg.model.minibatch_std, t.batch_size // ctx.dist.world_size
+        if group and per_rank % group:
+            raise SaganError(
+                f"model.minibatch_std {group}: each process's batch ({per_rank}) must divide "
+                "into groups of it; change --batch-size or --minibatch-std"
+            )
         opts = {
             "g": adam(G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2)),
             "d": adam(D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2)),
@@ -293,7 +300,10 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
         z2 = torch.randn(h, cfg.model.z_dim, generator=ctx.noise, device=ctx.device)
         with amp.autocast():
             fake2 = G(z2, None if cond is None else cond[:h], hard=True)
-        ms = mode_seeking_loss(fake[:h].float(), fake2.float(), z[:h], z2)
+        m = cfg.model
+        assert m.height is not None and m.width is not None
+        area = (slice(None), slice(None), slice(0, m.height), slice(0, m.width))  # the level
+        ms = mode_seeking_loss(fake[:h][area].float(), fake2[area].float(), z[:h], z2)
         loss_g = loss_g + t.mode_seeking * ms
         out["mode_seeking"] = ms.detach()
     task.updates.update("g", loss_g)
@@ -305,9 +315,10 @@ def mode_seeking_loss(
     x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor
 ) -> torch.Tensor:
     """MSGAN's term (Mao et al. 2019): ``1 / (d(x1, x2) / mean|z1 - z2| + 1e-5)`` for levels
-    ``x`` (B, 8, S, S) made from latents ``z`` (B, z_dim) under the same conditions, with
-    d the share of tiles that differ (half the L1 distance of the one-hots, per position);
-    small when different latents give different levels."""
+    ``x`` (B, 8, H, W) (the level's area, not the padded canvas) made from latents ``z``
+    (B, z_dim) under the same conditions, with d the share of tiles that differ (half the L1
+    distance of the one-hots, per position); small when different latents give different
+    levels."""
     differ = (x1 - x2).abs().sum(dim=1).mean() / 2  # share of differing tiles
     ratio = differ / (z1 - z2).abs().mean()
     return 1.0 / (ratio + 1e-5)
