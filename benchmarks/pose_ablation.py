@@ -79,11 +79,11 @@ def main() -> None:
             )  # fmt: skip
             t0 = time.perf_counter()
             run = args.out / f"{name.replace(' ', '_')}-s{seed}"
+            while run.exists() and not find_checkpoints(run):  # killed before a checkpoint:
+                run = run.with_name(run.name + "+")  # keep it, look further / start anew
             if find_checkpoints(run):  # an interrupted invocation: continue it exactly
                 train_pose(resume=run)
             else:
-                while run.exists():  # killed before its first checkpoint: keep it, start anew
-                    run = run.with_name(run.name + "+")
                 train_pose(cfg, out=run)
             train_s = time.perf_counter() - t0
             G, cfg = load_pose_model(run)

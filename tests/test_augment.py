@@ -171,3 +171,28 @@ def test_image_presets_sit_under_flags_and_are_recorded(
     capsys.readouterr()
     assert main(["train", "--preset", "fast", "--steps", "1"]) == 2
     assert "preset" in capsys.readouterr().err
+
+
+def test_ada_keeps_p_at_the_target_and_sums_over_ranks() -> None:
+    tie = AdaptiveAugment(target=0.5, kimg=0.1, interval=2)
+    tie.p = 0.3
+    for _ in range(2):
+        tie.observe(torch.tensor([1.0, 1.0, 1.0, -1.0]))  # r_t = 0.5: exactly the target
+    assert tie.r_t == 0.5 and tie.p == 0.3  # ADA's sign(): no move
+    everyone = AdaptiveAugment(target=0.6, kimg=0.1, interval=2, reduce=lambda v: v * 0 + 1)
+    for _ in range(2):
+        everyone.observe(-torch.ones(10))  # this rank's reals look fake, the others' do not
+    assert everyone.r_t == 1.0 and everyone.p > 0  # the averaged verdict decides
+
+
+def test_lecam_anchors_skip_a_non_finite_batch() -> None:
+    anchors = LeCamAnchors(decay=0.5)
+    anchors.update(torch.tensor([2.0]), torch.tensor([-2.0]))
+    anchors.update(torch.tensor([float("nan")]), torch.tensor([0.0]))
+    assert float(anchors.real) == 1.0 and float(anchors.fake) == -1.0
+
+
+def test_an_empty_policy_with_augment_on_is_an_error() -> None:
+    with pytest.raises(SaganError, match="augment_policy is empty"):
+        TrainConfig(augment="diffaugment", augment_policy=" , ")
+    assert TrainConfig(augment="none", augment_policy="").policy == ()

@@ -98,7 +98,6 @@ def test_eval_reports_diversity_and_uses_best(
     for key in ("distinct_novel_playable", "pairwise_hamming", "placements",
                 "key_cell_share", "door_cell_share", "tile_entropy"):  # fmt: skip
         assert key in values
-    assert values["distinct_novel_playable"] <= values["novel_unique_playable"]
     assert main(["levels", "eval", str(run), "--n", "10", "--last"]) == 0
     assert "using" not in capsys.readouterr().err
 

@@ -135,3 +135,16 @@ def test_cli_reports_length_as_asked_and_notes_a_filter_only_model(
     assert main(["levels", "generate", str(run), "--n", "2", "--condition", "length=20..30",
                  "--out", str(tmp_path / "g")]) == 0  # fmt: skip
     assert "not trained with --condition-length" in capsys.readouterr().err
+
+
+def test_length_as_asked_counts_levels_solved_within_two_moves() -> None:
+    from sagan.levels.evaluate import _length_as_asked
+
+    quick = LEVELS[4]  # 21 moves
+    cfg = LevelRunConfig(model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13))
+    near = LevelGAN(_Recorder(quick[None]), cfg, LEVELS[2:3], LEVELS[2:3], 0)  # asks 21..25
+    assert _length_as_asked(near, 40, 0) == {"length_as_asked": 100.0}
+    broken = quick.copy()
+    broken[broken == 3] = 1  # no key: unplayable
+    never = LevelGAN(_Recorder(broken[None]), cfg, LEVELS[2:3], LEVELS[2:3], 0)
+    assert _length_as_asked(never, 40, 0) == {"length_as_asked": 0.0}

@@ -91,3 +91,19 @@ def test_a_run_with_workers_trains_the_same_weights(tmp_path: Path) -> None:
     for key in ("G", "D"):
         for name, t in a[key].items():
             assert torch.equal(t, b[key][name]), (key, name)
+
+
+def test_draws_that_come_back_as_lists_are_the_same_draws() -> None:
+    """Pinning memory turns the workers' (person, key) tuples into lists on older torch:
+    they must still count as the step's draws (no restart every step)."""
+    data = SyntheticPoseDataset(40, resolution=32, heatmap=8)
+    rng = torch.Generator().manual_seed(2)
+    batches = PoseBatches(data, 4, slice(None), prefetch=1)
+    state = rng.get_state()
+    idx, keys = draw_batch(torch.Generator().manual_seed(2), 40, 4, slice(None))
+    want = load_batch(data, idx, keys)
+    listed = [[int(i), int(k)] for i, k in zip(idx, keys, strict=True)]
+    batches._ahead = iter([(listed, want)])
+    x, h = batches.next(rng)
+    assert batches.restarts == 0 and torch.equal(x, want[0]) and torch.equal(h, want[1])
+    assert not torch.equal(rng.get_state(), state)

@@ -10,7 +10,10 @@ network minimises.
   L_D = E[softplus(-D(x))] + E[softplus(D(G(z)))],    L_G = E[softplus(-D(G(z)))]
 * LeCam regularisation of D (Tseng et al. 2021), added to L_D with a weight:
   R = E[relu(D(x) - a_fake)^2] + E[relu(a_real - D(G(z)))^2], with a_real, a_fake moving
-  averages of D's scores on real and generated images (the authors' released form).
+  averages of D's scores on real and generated images (the penalty's form is that of the
+  authors' released code; the anchors are ours: they start at 0, move with decay 0.99 from
+  the first step, without debiasing, and the penalty uses them as they were before the
+  batch).
 """
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ def lecam_penalty(
 
 class LeCamAnchors:
     """The moving averages of D's mean scores on real and generated images that
-    :func:`lecam_penalty` pulls toward (decay 0.99 as the authors' code); kept on the device."""
+    :func:`lecam_penalty` pulls toward (ours: start 0, decay 0.99, no debiasing; see the module
+    docstring); kept on the device. A batch with a non-finite score leaves them as they are."""
 
     def __init__(
         self, decay: float = 0.99, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -102,8 +106,11 @@ class LeCamAnchors:
         if self.reduce is not None:
             means = self.reduce(means)
         d = self.decay
-        self.real = self.real.to(means.device) * d + means[0] * (1 - d)
-        self.fake = self.fake.to(means.device) * d + means[1] * (1 - d)
+        ok = torch.isfinite(means).all()  # on the device: a skipped step changes nothing
+        self.real = torch.where(ok, self.real.to(means.device) * d + means[0] * (1 - d),
+                                self.real.to(means.device))  # fmt: skip
+        self.fake = torch.where(ok, self.fake.to(means.device) * d + means[1] * (1 - d),
+                                self.fake.to(means.device))  # fmt: skip
 
     def state_dict(self) -> dict[str, float]:
         return {"real": float(self.real), "fake": float(self.fake)}

@@ -129,7 +129,8 @@ class TrainConfig(EngineConfig):
     """ada: thousands of images over which p can move from 0 to 1 (ADA uses 500; ours is
     shorter for runs of tens of thousands of images)."""
     lecam: float = 0.0
-    """Weight of LeCam regularisation in D's loss (Tseng et al. 2021; 0: off)."""
+    """Weight of LeCam regularisation in D's loss (Tseng et al. 2021; 0: off; the anchors'
+    handling is ours, see :mod:`sagan.losses`)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -146,6 +147,11 @@ class TrainConfig(EngineConfig):
         check_choice("train.augment", self.augment, ("none", "diffaugment", "ada"))
         for op in self.policy:
             check_choice("train.augment_policy", op, POLICIES)
+        if self.augment != "none" and not self.policy:
+            raise SaganError(
+                f"train.augment_policy is empty but --augment {self.augment} is on; name ops "
+                f"from {', '.join(POLICIES)}"
+            )
         check_range("train.ada_target", self.ada_target, 0.01, 0.99)
         check_positive("train.ada_kimg", self.ada_kimg)
         check_positive("train.lecam", self.lecam, allow_zero=True)

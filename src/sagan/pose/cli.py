@@ -133,8 +133,9 @@ def register(commands: Any) -> None:
     e.add_argument(
         "--multiscale",
         action="store_true",
-        help="the released multi-scale test: crops 0.8 to 1.3 times as wide, heat-maps "
-        "averaged in one frame (six times the work)",
+        help="multi-scale test with the released six crop widths (0.8 to 1.3 times as "
+        "wide), heat-maps averaged in the standard crop's frame (ours; the released code "
+        "fuses in the photo's); six times the work",
     )
     e.add_argument("--json", action="store_true", help="one JSON object: joint -> PCKh")
     e.set_defaults(handler=_eval)

@@ -131,10 +131,12 @@ class PoseBatches:
             self._start(state)
         assert self._ahead is not None
         drawn, batch = next(self._ahead)
-        if drawn != want:  # the stream moved back (rollback): replay from the step's state
+        if [tuple(d) for d in drawn] != want:  # the stream moved back (rollback): replay
             self.restarts += 1
             self._start(state)
             drawn, batch = next(self._ahead)
+            if [tuple(d) for d in drawn] != want:  # (pinning may turn tuples into lists)
+                raise RuntimeError("the pose loader replayed other draws than the step's")
         return batch[0], batch[1]
 
     def _start(self, state: torch.Tensor) -> None:

@@ -1,5 +1,6 @@
-"""Multi-scale testing as the authors released it (``train.lua``, ``Trainer:multiScaleTest``;
-``evalPyra.lua``): each person is cropped at six widths, 0.8 to 1.3 times the standard crop
+"""Multi-scale testing after the authors' released code (``train.lua``,
+``Trainer:multiScaleTest``; ``evalPyra.lua``): each person is cropped at the released six
+widths, 0.8 to 1.3 times the standard crop
 around the same centre; every crop's heat-maps (flip test included) are resampled into one
 frame, averaged over the scales, and each joint is the arg-max of the average.
 

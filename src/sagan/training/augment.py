@@ -8,8 +8,8 @@ an adaptive probability.
   through the same policy, in D's update and in G's.
 * :class:`AdaptiveAugment`: ADA's adaptive probability (Karras et al., NeurIPS 2020): each
   sample is augmented with probability ``p``, and ``p`` follows the over-fitting heuristic
-  ``r_t = E[sign(D(real))]``: up when r_t is above the target (0.6), down when below, by at
-  most ``batch x interval / (ada_kimg x 1000)`` per adjustment. Ours applies it to the
+  ``r_t = E[sign(D(real))]``: up when r_t is above the target (0.6), down when below (kept
+  when equal), by ``batch x interval / (ada_kimg x 1000)`` per adjustment. Ours applies it to the
   DiffAugment policies above, not to ADA's 18-transform pipeline.
 
 Images are ``(B, C, H, W)`` in [-1, 1]. Random draws come from a caller's generator, so a run
@@ -113,8 +113,9 @@ class AdaptiveAugment:
             raise ValueError("need 0 < target < 1, kimg > 0 and interval >= 1")
         self.target, self.kimg, self.interval = target, kimg, interval
         self.reduce = reduce
-        """Averages r_t over processes under torchrun, so that every rank keeps the same p
-        (``images`` then counts one rank's; the step is scaled by the caller's world size)."""
+        """Averages each batch's sign mean over processes under torchrun, so that every rank
+        holds the same pending sum and p (``images`` then counts one rank's; the caller scales
+        ``kimg`` by the world size)."""
         self.p = 0.0
         self.r_t = 0.0
         """r_t of the last adjustment (logged)."""
@@ -126,14 +127,16 @@ class AdaptiveAugment:
         """D's scores ``(B,)`` of a batch of real images. They stay on the device until the
         adjustment, which reads them: one host read per ``interval`` D updates."""
         mean = torch.sign(real_scores.detach().float()).mean()
+        if self.reduce is not None:  # every rank sums the same means: one pending state
+            mean = self.reduce(mean)
         self._sum = mean if self._sum is None else self._sum.to(mean.device) + mean
         self._batches += 1
         self._images += real_scores.shape[0]
         if self._batches >= self.interval:
-            total = self._sum if self.reduce is None else self.reduce(self._sum)
-            self.r_t = float(total) / self._batches
+            self.r_t = float(self._sum) / self._batches
             step = self._images / (self.kimg * 1000)
-            self.p = min(1.0, max(0.0, self.p + (step if self.r_t > self.target else -step)))
+            direction = (self.r_t > self.target) - (self.r_t < self.target)  # ADA's sign()
+            self.p = min(1.0, max(0.0, self.p + direction * step))
             self._sum, self._batches, self._images = None, 0, 0
 
     def state_dict(self) -> dict[str, float]:
