@@ -34,6 +34,7 @@ __all__ = [
     "field_docs",
     "flag_overrides",
     "from_dict",
+    "from_dict_with_preset",
     "load_yaml",
     "merge",
     "to_dict",
@@ -130,6 +131,17 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, prefix: str = "") -> T:
         )
     kwargs = {k: _coerce(f"{prefix}{k}", v, hints[k]) for k, v in data.items()}
     return cls(**kwargs)
+
+
+def from_dict_with_preset(
+    cls: type[T], data: Mapping[str, Any], presets: Mapping[str, Mapping[str, Any]]
+) -> T:
+    """:func:`from_dict` for a run config with a ``preset`` field: the settings of the preset
+    ``data`` names (else the field's default) sit under those ``data`` gives."""
+    default = next(f.default for f in dataclasses.fields(cls) if f.name == "preset")  # type: ignore[arg-type]
+    preset = data.get("preset", default)
+    check_choice("preset", preset, presets)
+    return from_dict(cls, merge(presets[preset], data))
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

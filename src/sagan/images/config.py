@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagan.config import check_choice, check_positive, check_range, from_dict, merge, to_dict
+from sagan.config import check_choice, check_positive, check_range, from_dict_with_preset, to_dict
 from sagan.errors import SaganError
 from sagan.images.networks import ARCHITECTURES
 from sagan.losses import LOSSES
@@ -194,9 +194,7 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Build from nested plain data (e.g. YAML), validating every field: the preset's
         settings under the given ones."""
-        preset = data.get("preset", "quick")
-        check_choice("preset", preset, PRESETS)
-        return from_dict(cls, merge(PRESETS[preset], data))
+        return from_dict_with_preset(cls, data, PRESETS)
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain data, for YAML, JSON and checkpoints."""

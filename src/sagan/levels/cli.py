@@ -57,7 +57,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from sagan.errors import SaganError
-    from sagan.levels.config import VARIANTS, LevelRunConfig
+    from sagan.levels.config import CONDITION_ADDITIONS, VARIANTS, LevelRunConfig
     from sagan.levels.train import train_levels
     from sagan.training.cli import run_train
 
@@ -68,8 +68,7 @@ def _train(args: argparse.Namespace) -> int:
         attention, conditional = VARIANTS[args.variant]
         extra["model"] = {"attention": attention, "conditional": conditional}
         if not conditional:  # no condition: the default preset's conditioning additions go
-            off = ("condition_counts", "condition_norm", "condition_length", "condition_input")
-            extra["model"] |= dict.fromkeys(off, False)
+            extra["model"] |= dict.fromkeys(CONDITION_ADDITIONS, False)
     if args.no_bootstrap:
         extra["bootstrap"] = {"every": 0}
     return run_train(args, args.flags, train_levels, LevelRunConfig.from_dict, extra)

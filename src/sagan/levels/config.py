@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagan.config import check_choice, check_positive, check_range, from_dict, merge, to_dict
+from sagan.config import check_positive, check_range, from_dict_with_preset, merge, to_dict
 from sagan.errors import SaganError
 from sagan.training.config import EngineConfig
 
 __all__ = [
+    "CONDITION_ADDITIONS",
     "PRESETS",
     "VARIANTS",
     "BootstrapConfig",
@@ -30,6 +31,11 @@ VARIANTS = {
     "cesagan": (True, True),
 }
 """``--variant`` -> (self-attention, conditioning): the paper's model and its two baselines."""
+
+
+CONDITION_ADDITIONS = ("condition_counts", "condition_norm", "condition_length", "condition_input")
+"""Our additions to the paper's conditioning (ModelConfig fields); each needs a conditional
+model, and ``--preset paper`` turns them all off."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ class ModelConfig:
         for name in ("z_dim", "ch", "embed"):
             check_positive(f"model.{name}", getattr(self, name))
         check_positive("model.minibatch_std", self.minibatch_std, allow_zero=True)
-        for name in ("condition_counts", "condition_norm", "condition_length", "condition_input"):
+        for name in CONDITION_ADDITIONS:
             if getattr(self, name) and not self.conditional:
                 raise SaganError(
                     f"model.{name} needs a conditional model; an unconditional one (--variant "
@@ -202,12 +208,7 @@ class BootstrapConfig:
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     "paper": {
-        "model": {
-            "condition_counts": False,
-            "condition_norm": False,
-            "condition_input": False,
-            "condition_length": False,
-        },
+        "model": dict.fromkeys(CONDITION_ADDITIONS, False),
         "train": {"count_weight": 0.0, "ema": False},
         "bootstrap": {"min_solution": 0, "max_cell_share": 0.0},
     },
@@ -251,9 +252,7 @@ class LevelRunConfig:
         """Build from nested plain data (e.g. YAML), validating every field: the preset's
         settings under the given ones. Configs of older runs (without the engine's settings)
         load with those settings' defaults."""
-        preset = data.get("preset", "default")
-        check_choice("preset", preset, PRESETS)
-        return from_dict(cls, merge(PRESETS[preset], data))
+        return from_dict_with_preset(cls, data, PRESETS)
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain data (YAML-safe)."""
