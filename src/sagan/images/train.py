@@ -12,6 +12,7 @@ The loop, run folders, checkpoints, signals, precision and torchrun are the engi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -80,16 +81,15 @@ class ImageTask(Task):
         self.updates = GuardedOptimizers(opts, ctx.precision, device, ctx.dist)
         self.batches_seen = 0
         """Real batches consumed: the data stream's position."""
+        over_ranks = functools.partial(mean_over_ranks, info=ctx.dist)
         self.ada = None
         if t.augment == "ada":  # p moves with the global batch; r_t is averaged over ranks
             world = ctx.dist.world_size
-            self.ada = AdaptiveAugment(
-                t.ada_target, t.ada_kimg / world, reduce=lambda v: mean_over_ranks(v, ctx.dist)
-            )
+            self.ada = AdaptiveAugment(t.ada_target, t.ada_kimg / world, reduce=over_ranks)
         """ADA's adaptive augmentation probability (``--augment ada``)."""
         self.lecam = None
         if t.lecam > 0:
-            self.lecam = LeCamAnchors(reduce=lambda v: mean_over_ranks(v, ctx.dist))
+            self.lecam = LeCamAnchors(reduce=over_ranks)
         """The moving averages LeCam regularisation pulls D's scores toward."""
         self.batches: TimedIterator[tuple[torch.Tensor, torch.Tensor]] | None = None
 

@@ -4,6 +4,7 @@ requested counts come out as asked."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +47,10 @@ class LevelGAN:
     def conditional(self) -> bool:
         return self.cfg.model.conditional
 
-    @property
+    @functools.cached_property
     def original_lengths(self) -> np.ndarray:
-        """Shortest solutions (moves; 0: unplayable) of the starting levels ``(M,)``."""
+        """Shortest solutions (moves; 0: unplayable) of the starting levels ``(M,)``, solved
+        once."""
         return np.array([solution_length(lv) for lv in self.originals], dtype=np.int64)
 
     def generate(
@@ -203,9 +205,10 @@ def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, 
     levels, _ = gan.generate(n, seed=seed)
     results = [check_playable(lv) for lv in levels]
     ok = np.array([r.playable for r in results])
-    report = novelty_report(levels, ok, gan.originals)
+    novelty = hamming_to_nearest(levels, gan.originals)  # (n,) tiles from the start
+    report = novelty_report(levels, ok, gan.originals, novelty)
     lengths = [r.length for r in results if r.length is not None]
-    far = ok & (hamming_to_nearest(levels, gan.originals) >= DISTINCT_DISTANCE)
+    far = ok & (novelty >= DISTINCT_DISTANCE)
     out = {
         "n": float(n),
         "playable": 100.0 * report.playable / n,

@@ -53,14 +53,16 @@ def novelty_report(
     levels: Sequence[np.ndarray] | np.ndarray,
     playable: Sequence[bool] | np.ndarray,
     training: Sequence[np.ndarray] | np.ndarray,
+    distances: np.ndarray | None = None,
 ) -> NoveltyReport:
     """Uniqueness and novelty of ``levels`` (N, H, W) with their playability flags (N,)
-    against the ``training`` levels (M, H, W)."""
+    against the ``training`` levels (M, H, W); ``distances`` (N,): their
+    :func:`hamming_to_nearest` to ``training`` when the caller has it already."""
     flat = _stack(levels, "levels")
     ok = np.asarray(playable, dtype=bool)
     if ok.shape != (len(flat),):
         raise ValueError(f"playable: expected ({len(flat)},) flags, got {ok.shape}")
-    dist = hamming_to_nearest(levels, training)
+    dist = hamming_to_nearest(levels, training) if distances is None else distances
     keys = [row.tobytes() for row in flat]
     unique_playable = {k for k, p in zip(keys, ok, strict=True) if p}
     novel = {k for k, p, d in zip(keys, ok, dist, strict=True) if p and d > 0}

@@ -48,6 +48,11 @@ def load_batch(
         dataset.sample(int(i), None if keys is None else int(k))
         for i, k in zip(idx, idx if keys is None else keys, strict=True)
     ]
+    return _stack(items)
+
+
+def _stack(items: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
+    """Samples (each a tuple of tensors) -> one batch tensor per part."""
     return [torch.stack(parts) for parts in zip(*items, strict=True)]
 
 
@@ -67,8 +72,7 @@ class _Keyed(Dataset[tuple[Any, ...]]):
 
 def _collate(items: Sequence[tuple[Any, ...]]) -> tuple[list[tuple[int, int]], list[torch.Tensor]]:
     """-> (the draws, the stacked parts)."""
-    drawn = [item[0] for item in items]
-    return drawn, [torch.stack(parts) for parts in zip(*(item[1:] for item in items), strict=True)]
+    return [item[0] for item in items], _stack([item[1:] for item in items])
 
 
 class _Draws:
