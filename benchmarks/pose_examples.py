@@ -2,7 +2,7 @@
 synthetic figures and over real photographs (MPII JSON or any annotation file, framed by
 each person's centre and scale).
 
-    python benchmarks/pose_examples.py --model RUN --out docs \
+    python benchmarks/pose_examples.py --model RUN --out docs/img \
         --real ../shared/data/mpii-sample/test_mpii.json
 """
 

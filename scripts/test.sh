@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The README's test command: set up with the test extra, lint, then run the whole test suite.
+# The README's test command: set up with the test and docs extras, lint, build the docs site
+# (warnings are errors), then run the whole test suite.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-EXTRAS=test . scripts/setup.sh
+EXTRAS=test,docs . scripts/setup.sh
 ruff check .
 ruff format --check .
+site="$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$site"
+rm -rf "$site"
 python -m pytest "$@"

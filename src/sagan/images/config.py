@@ -66,7 +66,8 @@ class DataConfig:
     """Where the images come from."""
 
     data: str = "digits"
-    """``digits`` (built in), ``mnist``, ``cifar10`` or a folder of images."""
+    """``digits`` (built in), ``longrange`` (built in: mirrored objects), ``mnist``, ``cifar10`` or
+    a folder of images."""
     conditional: bool | None = None
     """Use class labels; None = when the data set has them (folders: sub-folder names)."""
     num_workers: int = 0

@@ -261,11 +261,15 @@ def register(commands: Any) -> None:
 
     e = sub.add_parser(
         "eval",
-        help="%% playable, %% unique, novelty, count accuracy",
-        description="Generate --n levels (the paper uses 15000) and report %% playable, "
-        "%% unique among playable, %% duplicates, distinct novel playable levels, mean novelty "
-        "(Hamming distance to the nearest starting level), mean solution length and, for "
-        "cesagan, how often requested counts come out as asked.",
+        help="%% playable, %% duplicates, novelty, diversity, requests met",
+        description="Generate --n levels (the paper uses 15000) and report the paper's "
+        "measures: % playable, % unique among playable, % duplicates, mean novelty (ours: "
+        "Hamming distance to the nearest starting level); and ours: distinct novel playable "
+        "levels (playable, at least 10 tiles from every starting level and every other "
+        "counted one), mean solution length, the diversity of the levels (mean pairwise "
+        "Hamming distance, avatar/key/door placements, the largest share of levels with the "
+        "key or the door on one cell, tile entropy) and, for a conditional model, how often "
+        "requested counts and solution lengths come out as asked.",
     )
     e.add_argument("source", metavar="SOURCE", help="level run folder or checkpoint")
     e.add_argument("--last", action="store_true", help=_LAST)
@@ -279,7 +283,7 @@ def register(commands: Any) -> None:
         help="is each level playable?",
         description="Print 'FILE: playable (solution length L)' or 'FILE: unplayable: REASON' "
         "for each file; exit 0 only when every file is playable (1 otherwise). Playable: "
-        "closed wall border; exactly one avatar A, key + and door g; enemies on at most 60%% "
+        "closed wall border; exactly one avatar A, key + and door g; enemies on at most 60% "
         "of open tiles; the avatar reaches the key (not through the door) and then the door.",
     )
     c.add_argument("files", metavar="FILE", nargs="+", type=Path, help="level text files")

@@ -42,8 +42,11 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), computed in float64.
 
     Args:
-        mu1, mu2: means, shape (D,).
-        sigma1, sigma2: covariances, shape (D, D), symmetric positive semi-definite.
+        mu1: the first mean, shape (D,).
+        sigma1: the first covariance, shape (D, D), symmetric positive semi-definite.
+        mu2: the second mean, shape (D,).
+        sigma2: the second covariance, shape (D, D), symmetric positive semi-definite.
+
     Returns:
         The distance (>= 0 up to round-off; tiny negative results are clipped to 0).
     """

@@ -91,7 +91,8 @@ def pckh(
     """PCKh of MPII predictions.
 
     Args:
-        pred, gt: joints ``(N, 16, 2)`` in pixels, MPII order (:data:`MPII_JOINTS`).
+        pred: predicted joints ``(N, 16, 2)`` in pixels, MPII order (:data:`MPII_JOINTS`).
+        gt: annotated joints ``(N, 16, 2)`` in pixels, the same order.
         visible: ``(N, 16)``, the annotated (visible) joints that are scored.
         head_size: ``(N,)``, e.g. :func:`head_size_from_box` of the head boxes.
         threshold: the fraction of the head size (0.5 for PCKh@0.5).
