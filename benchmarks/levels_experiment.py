@@ -94,6 +94,7 @@ ARMS: dict[str, Arm] = {
     ),
     # the presets exactly, as `sagan levels train` and `--preset paper` give them
     "default": Arm(preset="default"),
+    "default+places": Arm(preset="default", model={"condition_places": True}),
     "paper": Arm(),
     "paper-dcgan": Arm(model=PAPER["dcgan"]),
 }

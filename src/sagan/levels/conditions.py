@@ -8,17 +8,23 @@ the others are taken from a random training level, and floor fills what is left.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from sagan.errors import SaganError
 from sagan.levels.encoding import tile_counts
-from sagan.levels.tiles import ENEMIES, FLOOR, NAMES
+from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, FLOOR, KEY, NAMES
 
 __all__ = [
+    "PLACED",
     "REQUEST_NAMES",
     "condition_vectors",
     "matches_request",
     "parse_condition",
     "parse_request",
+    "place_maps",
+    "place_vectors",
+    "places_as_asked",
+    "random_places",
     "requested_counts",
     "shares",
 ]
@@ -33,15 +39,81 @@ def shares(counts: np.ndarray, area: int) -> np.ndarray:
     return (np.asarray(counts) / area).astype(np.float32)
 
 
-def condition_vectors(levels: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+def condition_vectors(
+    levels: np.ndarray, lengths: np.ndarray | None = None, places: bool = False
+) -> np.ndarray:
     """Levels ``(N, H, W)`` -> their condition vectors ``(N, 8)`` float32; with their solution
-    ``lengths`` (N,) in moves, ``(N, 9)``: the length stored as moves / area, like a share."""
+    ``lengths`` (N,) in moves, one more entry: the length stored as moves / area, like a
+    share; with ``places``, six more: :func:`place_vectors`."""
     levels = np.asarray(levels)
     area = levels.shape[-2] * levels.shape[-1]
-    c = shares(tile_counts(levels), area)
-    if lengths is None:
-        return c
-    return np.concatenate([c, shares(np.asarray(lengths)[:, None], area)], axis=1)
+    parts = [shares(tile_counts(levels), area)]
+    if lengths is not None:
+        parts.append(shares(np.asarray(lengths)[:, None], area))
+    if places:
+        parts.append(place_vectors(levels))
+    return np.concatenate(parts, axis=1)
+
+
+PLACED = (AVATAR, KEY, DOOR)
+"""The tiles whose cells ``condition_places`` holds, in this order."""
+
+
+def place_vectors(levels: np.ndarray) -> np.ndarray:
+    """Levels ``(N, H, W)`` -> ``(N, 6)`` float32: for the avatar, the key and the door, the
+    (row, column) of its first cell in reading order as ``(index + 0.5) / size``, in (0, 1);
+    -1, -1 where the level has no such tile."""
+    levels = np.asarray(levels)
+    n, h, w = levels.shape
+    out = np.full((n, 2 * len(PLACED)), -1.0, dtype=np.float32)
+    for j, tile in enumerate(PLACED):
+        flat = (levels == tile).reshape(n, -1)  # (N, H * W)
+        has = flat.any(axis=1)
+        first = flat.argmax(axis=1)  # the first cell in reading order
+        out[has, 2 * j] = (first[has] // w + 0.5) / h
+        out[has, 2 * j + 1] = (first[has] % w + 0.5) / w
+    return out
+
+
+def random_places(n: int, height: int, width: int, generator: torch.Generator) -> np.ndarray:
+    """``(n, 6)`` placements (as :func:`place_vectors`) of the avatar, key and door on three
+    distinct cells drawn uniformly from the inside of a ``height x width`` level (not its
+    border row or column)."""
+    inside = [(r, c) for r in range(1, height - 1) for c in range(1, width - 1)]
+    if len(inside) < len(PLACED):
+        raise SaganError(f"a {height} x {width} level has no room inside for avatar, key, door")
+    scores = torch.rand(n, len(inside), generator=generator)
+    picks = scores.argsort(dim=1)[:, : len(PLACED)].numpy()  # (n, 3) distinct cells
+    cells = np.asarray(inside)[picks]  # (n, 3, 2)
+    out = (cells + 0.5) / np.array([height, width])  # (n, 3, 2)
+    return out.reshape(n, -1).astype(np.float32)
+
+
+def place_maps(places: torch.Tensor, height: int, width: int, canvas: int) -> torch.Tensor:
+    """Placements ``(B, 6)`` (as :func:`place_vectors`) -> one-hot maps ``(B, 3, S, S)`` of
+    the canvas (the level at its top-left), one per placed tile; all zero where a tile is
+    absent (negative entries)."""
+    b = places.shape[0]
+    rows = (places[:, 0::2] * height).floor().long().clamp(0, height - 1)  # (B, 3)
+    cols = (places[:, 1::2] * width).floor().long().clamp(0, width - 1)  # (B, 3)
+    present = places[:, 0::2] >= 0  # (B, 3)
+    maps = torch.zeros(b, len(PLACED), canvas * canvas, dtype=places.dtype, device=places.device)
+    maps.scatter_(2, (rows * canvas + cols)[:, :, None], present[:, :, None].to(places.dtype))
+    return maps.view(b, len(PLACED), canvas, canvas)
+
+
+def places_as_asked(levels: np.ndarray, places: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: levels ``(N, H, W)`` with exactly one avatar, key and door, each on the
+    cell ``places`` ``(N, 6)`` asks for."""
+    levels = np.asarray(levels)
+    n, h, w = levels.shape
+    ok = np.ones(n, dtype=bool)
+    for j, tile in enumerate(PLACED):
+        rows = np.floor(places[:, 2 * j] * h).astype(np.int64).clip(0, h - 1)
+        cols = np.floor(places[:, 2 * j + 1] * w).astype(np.int64).clip(0, w - 1)
+        ok &= (levels == tile).reshape(n, -1).sum(1) == 1
+        ok &= levels[np.arange(n), rows, cols] == tile
+    return ok
 
 
 def parse_condition(text: str | None) -> tuple[dict[str, int], tuple[int, int] | None]:

@@ -14,8 +14,12 @@ from sagan.config import check_positive, check_range, from_dict_with_preset, mer
 from sagan.errors import SaganError
 from sagan.training.config import EngineConfig
 
+PLACE_DIM = 6
+"""Condition entries of ``condition_places``: (row, column) of the avatar, the key and the door."""
+
 __all__ = [
     "CONDITION_ADDITIONS",
+    "PLACE_DIM",
     "PRESETS",
     "VARIANTS",
     "BootstrapConfig",
@@ -33,7 +37,13 @@ VARIANTS = {
 """``--variant`` -> (self-attention, conditioning): the paper's model and its two baselines."""
 
 
-CONDITION_ADDITIONS = ("condition_counts", "condition_norm", "condition_length", "condition_input")
+CONDITION_ADDITIONS = (
+    "condition_counts",
+    "condition_norm",
+    "condition_length",
+    "condition_input",
+    "condition_places",
+)
 """Our additions to the paper's conditioning (ModelConfig fields); each needs a conditional
 model, and ``--preset paper`` turns them all off."""
 
@@ -74,6 +84,12 @@ class ModelConfig:
     """Our addition (off by default): the condition also holds the level's shortest solution
     (moves), so that ``generate --condition length=20..30`` asks G for it; without it a
     length request only filters (generate and test)."""
+    condition_places: bool = False
+    """Our addition (off by default): the condition also holds the cells of the avatar, the
+    key and the door, which G and D see as three maps of the canvas. Bootstrap proposals ask
+    for cells drawn uniformly over the level's inside (not its border), so that accepted
+    levels spread the set's placements; ``generate`` and ``eval`` ask for the placements of
+    random training-set levels (see :mod:`sagan.levels.conditions`)."""
     height: int | None = field(default=None, metadata={"cli": False})
     """Level rows, from the data."""
     width: int | None = field(default=None, metadata={"cli": False})
@@ -94,8 +110,9 @@ class ModelConfig:
 
     @property
     def condition_dim(self) -> int:
-        """Numbers in the condition vector: 8 tile shares, and the solution length."""
-        return 8 + int(self.condition_length)
+        """Numbers in the condition vector: 8 tile shares, the solution length
+        (``condition_length``), and the avatar, key and door cells (``condition_places``: 6)."""
+        return 8 + int(self.condition_length) + PLACE_DIM * int(self.condition_places)
 
     @property
     def canvas(self) -> int:

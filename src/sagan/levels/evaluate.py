@@ -13,7 +13,13 @@ import torch
 from torch import nn
 
 from sagan.errors import SaganError
-from sagan.levels.conditions import matches_request, requested_counts, shares
+from sagan.levels.conditions import (
+    matches_request,
+    place_vectors,
+    places_as_asked,
+    requested_counts,
+    shares,
+)
 from sagan.levels.config import LevelRunConfig, upgrade_config
 from sagan.levels.diversity import DISTINCT_DISTANCE, count_distinct, diversity_report
 from sagan.levels.encoding import tile_counts
@@ -61,36 +67,53 @@ class LevelGAN:
         length: tuple[int, int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """``n`` levels ``(n, H, W)`` and, for a conditional model, the tile counts asked for
-        ``(n, 8)``: those of random starting levels with ``request`` applied. A model trained
-        with ``condition_length`` is also asked for a solution length: uniform in ``length``
-        (moves, inclusive), or that of the same starting level."""
+        ``(n, 8)`` (what is asked: :meth:`conditions`)."""
         if n < 1:
             raise SaganError(f"--n must be >= 1, got {n}")
         m = self.cfg.model
         assert m.height is not None and m.width is not None
+        c, asked = self.conditions(n, request, seed, length)
+        cond = None if c is None else torch.from_numpy(c)
         g = torch.Generator().manual_seed(seed)
-        asked = None
+        levels = generate_levels(self.G, n, m.height, m.width, m.z_dim, cond, g)
+        return levels, asked
+
+    def conditions(
+        self,
+        n: int,
+        request: dict[str, int] | None = None,
+        seed: int = 0,
+        length: tuple[int, int] | None = None,
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The condition vectors ``(n, condition_dim)`` that :meth:`generate` asks for with
+        the same arguments, and the tile counts in them ``(n, 8)``; (None, None) for an
+        unconditional model. Counts: those of random starting levels with ``request``
+        applied; solution length (``condition_length``): uniform in ``length``, or that of the
+        same starting level; cells (``condition_places``): those of random training-set
+        levels, bootstrapped ones included."""
+        m = self.cfg.model
+        assert m.height is not None and m.width is not None
         if request and not self.conditional:
             raise SaganError(
                 f"this is an unconditional {m.variant} model; --condition needs a cesagan run"
             )
-        if self.conditional:
-            rng = np.random.Generator(np.random.PCG64(seed))
-            rows: list[np.ndarray] = []
-            base = tile_counts(self.originals)
-            asked = requested_counts(request or {}, base, n, rng, rows_out=rows)
-            c = shares(asked, m.height * m.width)  # (n, 8)
-            if m.condition_length:
-                if length is None:
-                    moves = self.original_lengths[rows[0]]
-                else:
-                    moves = rng.integers(length[0], length[1] + 1, n)
-                c = np.concatenate([c, shares(moves[:, None], m.height * m.width)], axis=1)
-            cond = torch.from_numpy(c)
-        else:
-            cond = None
-        levels = generate_levels(self.G, n, m.height, m.width, m.z_dim, cond, g)
-        return levels, asked
+        if not self.conditional:
+            return None, None
+        rng = np.random.Generator(np.random.PCG64(seed))
+        rows: list[np.ndarray] = []
+        base = tile_counts(self.originals)
+        asked = requested_counts(request or {}, base, n, rng, rows_out=rows)
+        parts = [shares(asked, m.height * m.width)]  # (n, 8)
+        if m.condition_length:
+            if length is None:
+                moves = self.original_lengths[rows[0]]
+            else:
+                moves = rng.integers(length[0], length[1] + 1, n)
+            parts.append(shares(moves[:, None], m.height * m.width))  # (n, 1)
+        if m.condition_places:
+            drawn = rng.integers(0, len(self.training_set), n)
+            parts.append(place_vectors(self.training_set[drawn]))  # (n, 6)
+        return np.concatenate(parts, axis=1), asked
 
     def generate_passing(
         self,
@@ -200,25 +223,36 @@ def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, 
       between the starting levels' shortest and longest that come out so (by chance for a
       model without ``condition_length``);
     * conditional models: ``enemies_as_asked`` (requests of 0..5 enemies, uniformly) and
-      ``counts_as_asked`` (avatar, key, door and enemy counts all as asked).
+      ``counts_as_asked`` (avatar, key, door and enemy counts all as asked);
+    * ``condition_places`` models: ``places_as_asked``, % of the ``n`` levels with exactly
+      one avatar, key and door, each on the cell asked for.
     """
     levels, _ = gan.generate(n, seed=seed)
+    places = {}
+    if gan.cfg.model.condition_places:
+        c, _ = gan.conditions(n, seed=seed)  # what those levels were asked for
+        assert c is not None
+        places = {"places_as_asked": 100.0 * places_as_asked(levels, c[:, -6:]).mean()}
     results = [check_playable(lv) for lv in levels]
     ok = np.array([r.playable for r in results])
     novelty = hamming_to_nearest(levels, gan.originals)  # (n,) tiles from the start
     report = novelty_report(levels, ok, gan.originals, novelty)
     lengths = [r.length for r in results if r.length is not None]
     far = ok & (novelty >= DISTINCT_DISTANCE)
-    out = {
-        "n": float(n),
-        "playable": 100.0 * report.playable / n,
-        "unique_playable": 100.0 * report.unique_playable / max(report.playable, 1),
-        "duplicates": 100.0 * (n - report.unique) / n,
-        "novel_unique_playable": float(report.novel_playable),
-        "distinct_novel_playable": float(count_distinct(levels[far])) if far.any() else 0.0,
-        "novelty": report.mean_novelty_playable,
-        "solution_length": float(np.mean(lengths)) if lengths else float("nan"),
-    } | diversity_report(levels)
+    out = (
+        {
+            "n": float(n),
+            "playable": 100.0 * report.playable / n,
+            "unique_playable": 100.0 * report.unique_playable / max(report.playable, 1),
+            "duplicates": 100.0 * (n - report.unique) / n,
+            "novel_unique_playable": float(report.novel_playable),
+            "distinct_novel_playable": float(count_distinct(levels[far])) if far.any() else 0.0,
+            "novelty": report.mean_novelty_playable,
+            "solution_length": float(np.mean(lengths)) if lengths else float("nan"),
+        }
+        | diversity_report(levels)
+        | places
+    )
     out |= _length_as_asked(gan, n, seed)
     if gan.conditional:
         rng = np.random.Generator(np.random.PCG64(seed + 1))

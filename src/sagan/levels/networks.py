@@ -21,7 +21,10 @@ as the paper describes: 1x1 convolutions in D, 1x1 transposed convolutions in G,
 condition's embedding concatenated with the self-attention feature map in both. With
 ``condition_norm`` (our addition), G's BatchNorms also take their gain and bias from the
 condition, as SAGAN's class-conditional BatchNorm does from a label, so that every layer of G,
-not only the last, can act on the counts asked for. Switching off
+not only the last, can act on the counts asked for. With ``condition_places`` (ours), the
+avatar, key and door cells the condition asks for reach G as three maps added to its last
+features (before attention) and concatenated at its output, and D as three more input
+channels. Switching off
 ``attention`` and ``conditional`` gives the plain DCGAN-style level GAN of MarioGAN/DagstuhlGAN
 (same convolutional stack); ``attention`` alone is SAGAN without conditioning.
 """
@@ -34,7 +37,8 @@ import math
 import torch
 from torch import nn
 
-from sagan.levels.config import ModelConfig
+from sagan.levels.conditions import PLACED, place_maps
+from sagan.levels.config import PLACE_DIM, ModelConfig
 from sagan.levels.encoding import NUM_TILES
 from sagan.nn import (
     SelfAttention2d,
@@ -61,7 +65,16 @@ def _condition_features(cfg: ModelConfig, c: torch.Tensor) -> torch.Tensor:
     if not cfg.condition_counts:
         return c
     assert cfg.height is not None and cfg.width is not None
-    return torch.log1p(c * (cfg.height * cfg.width))
+    k = cfg.condition_dim - (PLACE_DIM if cfg.condition_places else 0)  # counts (and length)
+    counted = torch.log1p(c[:, :k] * (cfg.height * cfg.width))
+    return torch.cat([counted, c[:, k:]], dim=1)  # placements stay in (0, 1)
+
+
+def _place_maps(cfg: ModelConfig, c: torch.Tensor) -> torch.Tensor:
+    """The condition's avatar, key and door cells as maps ``(B, 3, S, S)`` (its last
+    ``PLACE_DIM`` entries, :func:`~sagan.levels.conditions.place_maps`)."""
+    assert cfg.height is not None and cfg.width is not None
+    return place_maps(c[:, -PLACE_DIM:], cfg.height, cfg.width, cfg.canvas)
 
 
 def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
@@ -114,7 +127,11 @@ class LevelGenerator(nn.Module):
             {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
         )
         self.condition = _Condition(cfg.condition_dim, cfg.embed) if cfg.conditional else None
-        width = cfg.ch + (cfg.embed if cfg.conditional else 0)
+        places = len(PLACED) if cfg.condition_places else 0
+        # condition_places: the cell maps are added to the features before attention (so the
+        # whole level can be laid out around them) and concatenated at the output
+        self.places_in = sn_conv2d(places, cfg.ch, 1) if places else None
+        width = cfg.ch + (cfg.embed if cfg.conditional else 0) + places
         self.out = sn_conv_transpose2d(width, NUM_TILES, 1)
 
     def _norm(self, width: int) -> nn.Module:
@@ -142,11 +159,18 @@ class LevelGenerator(nn.Module):
                 h = layer(h, features)
             else:
                 h = layer(h)
+        maps = None
+        if self.places_in is not None:
+            assert c is not None
+            maps = _place_maps(self.cfg, c).to(h.dtype)  # (B, 3, S, S)
+            h = h + self.places_in(maps)  # (B, ch, S, S)
         for attn in self.attention.values():
             h = attn(h)
         if self.condition is not None:
             assert features is not None
             h = self.condition(h, features)  # (B, ch + embed, S, S)
+        if maps is not None:
+            h = torch.cat([h, maps], dim=1)  # (B, ch + embed + 3, S, S)
         probs = torch.softmax(self.out(h), dim=1)  # (B, 8, S, S)
         if not hard:
             return probs
@@ -162,7 +186,8 @@ class LevelDiscriminator(nn.Module):
         super().__init__()
         self.cfg = cfg
         canvas = cfg.canvas
-        self.inp = sn_conv2d(NUM_TILES, cfg.ch, 1)
+        places = len(PLACED) if cfg.condition_places else 0
+        self.inp = sn_conv2d(NUM_TILES + places, cfg.ch, 1)  # condition_places: the cell maps too
         self.attention = nn.ModuleDict(
             {f"{canvas}": SelfAttention2d(cfg.ch)} if cfg.attention else {}
         )
@@ -179,6 +204,10 @@ class LevelDiscriminator(nn.Module):
         self.head = sn_linear(widths[-1] * 16, 1)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if self.cfg.condition_places:
+            if c is None:
+                raise ValueError("this discriminator is conditional: pass a condition vector")
+            x = torch.cat([x, _place_maps(self.cfg, c).to(x.dtype)], dim=1)  # (B, 8 + 3, S, S)
         h = nn.functional.leaky_relu(self.inp(x), 0.2)  # (B, ch, S, S)
         for attn in self.attention.values():
             h = attn(h)

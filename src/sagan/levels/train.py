@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from sagan.errors import SaganError
-from sagan.levels.conditions import condition_vectors
-from sagan.levels.config import LevelRunConfig, upgrade_config
+from sagan.levels.conditions import PLACED, condition_vectors, random_places
+from sagan.levels.config import PLACE_DIM, LevelRunConfig, upgrade_config
 from sagan.levels.data import load_levels
 from sagan.levels.diversity import diversity_report
 from sagan.levels.encoding import decode, encode, tile_counts
@@ -64,7 +64,6 @@ _EMA_DECAY = 0.999
 
 COUNTED = (AVATAR, KEY, DOOR, *ENEMIES)
 """The tiles :func:`count_loss` counts."""
-PLACED = (AVATAR, KEY, DOOR)
 """The tiles whose cells ``bootstrap.max_cell_share`` limits."""
 CAP_MIN_SET = 25
 """``bootstrap.max_cell_share`` counts shares over at least this many levels (our choice), so
@@ -125,7 +124,8 @@ class LevelTask(Task):
             new = [solution_length(lv) for lv in self.levels[len(self.lengths) :]]
             self.lengths = np.concatenate([self.lengths, np.asarray(new, dtype=np.int64)])
             lengths = self.lengths
-        c = condition_vectors(self.levels, lengths)  # (N, 8), or (N, 9) with the length
+        # (N, 8); + the length (condition_length), + 6 placement entries (condition_places)
+        c = condition_vectors(self.levels, lengths, places=self.cfg.model.condition_places)
         self.c = torch.from_numpy(c).to(self.ctx.device)
 
     # -- before the run --------------------------------------------------------------------------
@@ -361,6 +361,10 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
     assert m.height is not None and m.width is not None
     pick = torch.randint(0, len(state.levels), (b.samples,), generator=state.bootstrap_rng)
     cond = state.c[pick.to(state.c.device)] if m.conditional else None
+    if m.condition_places:  # proposals ask for cells anywhere inside: exploration (ours)
+        assert cond is not None
+        places = random_places(b.samples, m.height, m.width, state.bootstrap_rng)
+        cond = torch.cat([cond[:, :-PLACE_DIM], torch.from_numpy(places).to(cond)], dim=1)
     candidates = generate_levels(
         state.sampler, b.samples, m.height, m.width, m.z_dim, cond, state.bootstrap_rng
     )
