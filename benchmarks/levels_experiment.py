@@ -95,6 +95,9 @@ ARMS: dict[str, Arm] = {
     # the presets exactly, as `sagan levels train` and `--preset paper` give them
     "default": Arm(preset="default"),
     "default+places": Arm(preset="default", model={"condition_places": True}),
+    "default+places+loss": Arm(
+        preset="default", model={"condition_places": True}, train={"place_weight": None}
+    ),
     "paper": Arm(),
     "paper-dcgan": Arm(model=PAPER["dcgan"]),
 }
@@ -114,6 +117,7 @@ COLUMNS = (
     ("enemies_as_asked", "enemies as asked %"),
     ("length_as_asked", "length as asked %"),
     ("counts_as_asked", "all counts as asked %"),
+    ("places_as_asked", "cells as asked %"),
     ("train_size", "final training set"),
     ("train_s", "train s"),
 )
@@ -279,6 +283,7 @@ def main() -> None:
     )
     p.add_argument("--eval-n", type=int, default=2000, help="levels per periodic evaluation")
     p.add_argument("--mode-seeking", type=float, default=0.05, help="for +ms (0.05)")
+    p.add_argument("--place-weight", type=float, default=1.0, help="for +places+loss (1.0)")
     p.add_argument("--per-seed", action="store_true", help="also a table row for every seed")
     p.add_argument("--plot", type=Path, help="PNG of the training set's size over time")
     p.add_argument("--bootstrap", choices=("both", "yes", "no"), default="both", help="arms to run")

@@ -153,3 +153,48 @@ def test_cli_trains_with_condition_places_and_the_paper_preset_has_none(tmp_path
             conditional=False, condition_counts=False, condition_norm=False, condition_places=True
         )
     assert AVATAR in PLACED and DOOR in PLACED
+
+
+def test_place_loss_is_zero_on_the_asked_cells_and_teaches_g_any_cell() -> None:
+    from sagan.levels.train import place_loss
+
+    g = torch.Generator().manual_seed(0)
+    cells = torch.from_numpy(random_places(4, 9, 13, g))
+    exact = place_maps(cells, 9, 13, 16)  # (4, 3, 16, 16)
+    probs = torch.zeros(4, 8, 16, 16)
+    probs[:, FLOOR] = 1 - exact.sum(1)
+    probs[:, list(PLACED)] = exact
+    assert place_loss(probs, cells, 9, 13) < 1e-3  # exactly so (up to the clamp at 1e-6)
+    uniform = torch.full((4, 8, 16, 16), 1 / 8)
+    each = np.log(8) + (9 * 13 - 1) * -np.log(7 / 8)  # -log p at the cell, -log(1-p) elsewhere
+    assert place_loss(uniform, cells, 9, 13).item() == pytest.approx(each, rel=1e-5)
+    assert place_loss(torch.roll(probs, 1, dims=3), cells, 9, 13) > 10  # every tile one off
+    # the loss alone teaches a small G to put the three tiles on cells it never saw asked
+    torch.manual_seed(0)
+    G = LevelGenerator(MODEL)
+    opt = torch.optim.Adam(G.parameters(), lr=3e-3)
+    counts = torch.from_numpy(condition_vectors(LEVELS))[:, :8]
+    for _ in range(250):
+        c = torch.cat([counts[torch.randint(0, 8, (16,))], torch.from_numpy(
+            random_places(16, 9, 13, g))], dim=1)  # fmt: skip
+        loss = place_loss(G(torch.randn(16, 8), c), c[:, 8:], 9, 13)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    G.eval()
+    c = torch.cat([counts[torch.arange(64) % 8], torch.from_numpy(random_places(64, 9, 13, g))], 1)
+    with torch.no_grad():
+        made = G(torch.randn(64, 8), c).argmax(1)[:, :9, :13].numpy()
+    assert places_as_asked(made, c[:, 8:].numpy()).mean() > 0.5
+
+
+def test_place_weight_trains_and_needs_condition_places() -> None:
+    from sagan.levels.config import TrainConfig
+    from sagan.levels.train import train_step
+
+    cfg = LevelRunConfig(model=MODEL, train=TrainConfig(batch_size=4, place_weight=1.0))
+    state = build_state(cfg, LEVELS[:3])
+    out = train_step(state)
+    assert out["place_loss"] > 0 and torch.isfinite(out["place_loss"])
+    with pytest.raises(SaganError, match=r"place_weight needs model\.condition_places"):
+        LevelRunConfig(train=TrainConfig(place_weight=1.0))

@@ -173,6 +173,12 @@ class TrainConfig(EngineConfig):
     distance between their latents), so that different z give different levels (the first
     distance is the share of differing tiles, so the term is tens for collapsed levels: keep
     the weight small, e.g. 0.05; at 1 it drowned the adversarial loss)."""
+    place_weight: float = 0.0
+    """Weight of an auxiliary loss on G, our addition (0: off; needs ``condition_places``):
+    for half of each batch, G is also asked for avatar, key and door cells drawn uniformly
+    inside the level and pays a cross-entropy that wants each of those tiles on its cell and
+    nowhere else (:func:`sagan.levels.train.place_loss`), so that it learns to place them
+    on any cell, not only on the training set's. Not yet measured."""
     ema: bool = True
     """Our addition (on by default; off in ``--preset paper``): generate, bootstrap and
     evaluate with an exponential moving average of G's weights (decay 0.999) instead of G."""
@@ -181,6 +187,7 @@ class TrainConfig(EngineConfig):
         super().__post_init__()
         check_positive("train.count_weight", self.count_weight, allow_zero=True)
         check_positive("train.mode_seeking", self.mode_seeking, allow_zero=True)
+        check_positive("train.place_weight", self.place_weight, allow_zero=True)
         check_positive("train.eval_n", self.eval_n)
         check_positive("train.lr_g", self.lr_g)
         check_positive("train.lr_d", self.lr_d)
@@ -257,6 +264,11 @@ class LevelRunConfig:
             raise SaganError(
                 f"model.minibatch_std {group}: the batch ({self.train.batch_size}) must divide "
                 "into groups of it, so that real and generated levels are never grouped together"
+            )
+        if self.train.place_weight > 0 and not self.model.condition_places:
+            raise SaganError(
+                "train.place_weight needs model.condition_places (--condition-places): a model "
+                "without cells in its condition is asked for none"
             )
         if self.train.count_weight > 0 and not self.model.conditional:
             raise SaganError(

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from sagan.errors import SaganError
-from sagan.levels.conditions import PLACED, condition_vectors, random_places
+from sagan.levels.conditions import PLACED, condition_vectors, place_maps, random_places
 from sagan.levels.config import PLACE_DIM, LevelRunConfig, upgrade_config
 from sagan.levels.data import load_levels
 from sagan.levels.diversity import diversity_report
@@ -54,6 +54,7 @@ __all__ = [
     "generate_levels",
     "load_state",
     "mode_seeking_loss",
+    "place_loss",
     "train_levels",
 ]
 
@@ -295,6 +296,17 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
         counts = count_loss(fake.float(), cond, m.height, m.width)
         loss_g = loss_g + t.count_weight * counts
         out["count_error"] = counts.detach()
+    if t.place_weight > 0:
+        m = cfg.model
+        assert cond is not None and m.height is not None and m.width is not None
+        h = max(1, b // 2)  # the first half's latents and counts, on cells drawn anywhere
+        cells = random_places(h, m.height, m.width, ctx.data_rng)
+        asked = torch.cat([cond[:h, :-PLACE_DIM], torch.from_numpy(cells).to(cond)], dim=1)
+        with amp.autocast():
+            probs = G(z[:h], asked)  # (h, 8, S, S) softmax
+        placed = place_loss(probs.float(), asked[:, -PLACE_DIM:], m.height, m.width)
+        loss_g = loss_g + t.place_weight * placed
+        out["place_loss"] = placed.detach()
     if t.mode_seeking > 0:
         h = max(1, b // 2)  # a second latent for the first half's conditions
         z2 = torch.randn(h, cfg.model.z_dim, generator=ctx.noise, device=ctx.device)
@@ -309,6 +321,18 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
     task.updates.update("g", loss_g)
     task.D.requires_grad_(True)
     return out
+
+
+def place_loss(probs: torch.Tensor, places: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """How far G's tiles ``probs`` ``(B, 8, S, S)`` are from the avatar, the key and the door
+    each exactly on the cell ``places`` ``(B, 6)`` asks for (as
+    :func:`~sagan.levels.conditions.place_vectors`) and nowhere else in the level: for each
+    of the three, -log p(tile at its cell) - sum over the level's other cells of
+    log(1 - p(tile)), averaged over the three and the batch; 0 when the level is exactly so."""
+    maps = place_maps(places, height, width, probs.shape[-1])[:, :, :height, :width]
+    at = probs[:, list(PLACED), :height, :width].clamp(1e-6, 1 - 1e-6)  # (B, 3, H, W)
+    nll = -torch.where(maps > 0, at.log(), (1 - at).log()).sum(dim=(2, 3))  # (B, 3)
+    return nll.mean()
 
 
 def mode_seeking_loss(
