@@ -98,6 +98,11 @@ ARMS: dict[str, Arm] = {
     "default+places+loss": Arm(
         preset="default", model={"condition_places": True}, train={"place_weight": None}
     ),
+    "default+places+loss+ms": Arm(
+        preset="default",
+        model={"condition_places": True},
+        train={"place_weight": None, "mode_seeking": None},
+    ),
     "paper": Arm(),
     "paper-dcgan": Arm(model=PAPER["dcgan"]),
 }
