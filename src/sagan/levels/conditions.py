@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from sagan.errors import SaganError
+from sagan.levels.config import PLACE_DIM
 from sagan.levels.encoding import tile_counts
 from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, FLOOR, KEY, NAMES
 
@@ -27,6 +28,7 @@ __all__ = [
     "random_places",
     "requested_counts",
     "shares",
+    "with_random_places",
 ]
 
 _ALIASES = {"walls": "wall", "keys": "key", "doors": "door", "goal": "door", "avatars": "avatar"}
@@ -87,6 +89,15 @@ def random_places(n: int, height: int, width: int, generator: torch.Generator) -
     cells = np.asarray(inside)[picks]  # (n, 3, 2)
     out = (cells + 0.5) / np.array([height, width])  # (n, 3, 2)
     return out.reshape(n, -1).astype(np.float32)
+
+
+def with_random_places(
+    c: torch.Tensor, height: int, width: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Condition vectors ``c`` ``(B, D)`` whose last 6 entries (the cells of
+    ``condition_places``) are replaced by :func:`random_places` drawn with ``generator``."""
+    cells = random_places(len(c), height, width, generator)
+    return torch.cat([c[:, :-PLACE_DIM], torch.from_numpy(cells).to(c)], dim=1)
 
 
 def place_maps(places: torch.Tensor, height: int, width: int, canvas: int) -> torch.Tensor:

@@ -20,7 +20,7 @@ from sagan.levels.conditions import (
     requested_counts,
     shares,
 )
-from sagan.levels.config import LevelRunConfig, upgrade_config
+from sagan.levels.config import PLACE_DIM, LevelRunConfig, upgrade_config
 from sagan.levels.diversity import DISTINCT_DISTANCE, count_distinct, diversity_report
 from sagan.levels.encoding import tile_counts
 from sagan.levels.networks import LevelGenerator
@@ -232,7 +232,7 @@ def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, 
     if gan.cfg.model.condition_places:
         c, _ = gan.conditions(n, seed=seed)  # what those levels were asked for
         assert c is not None
-        places = {"places_as_asked": 100.0 * places_as_asked(levels, c[:, -6:]).mean()}
+        places = {"places_as_asked": 100.0 * places_as_asked(levels, c[:, -PLACE_DIM:]).mean()}
     results = [check_playable(lv) for lv in levels]
     ok = np.array([r.playable for r in results])
     novelty = hamming_to_nearest(levels, gan.originals)  # (n,) tiles from the start

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from sagan.errors import SaganError
-from sagan.levels.conditions import PLACED, condition_vectors, place_maps, random_places
+from sagan.levels.conditions import PLACED, condition_vectors, place_maps, with_random_places
 from sagan.levels.config import PLACE_DIM, LevelRunConfig, upgrade_config
 from sagan.levels.data import load_levels
 from sagan.levels.diversity import diversity_report
@@ -300,8 +300,7 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
         m = cfg.model
         assert cond is not None and m.height is not None and m.width is not None
         h = max(1, b // 2)  # the first half's latents and counts, on cells drawn anywhere
-        cells = random_places(h, m.height, m.width, ctx.data_rng)
-        asked = torch.cat([cond[:h, :-PLACE_DIM], torch.from_numpy(cells).to(cond)], dim=1)
+        asked = with_random_places(cond[:h], m.height, m.width, ctx.data_rng)
         with amp.autocast():
             probs = G(z[:h], asked)  # (h, 8, S, S) softmax
         placed = place_loss(probs.float(), asked[:, -PLACE_DIM:], m.height, m.width)
@@ -387,8 +386,7 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
     cond = state.c[pick.to(state.c.device)] if m.conditional else None
     if m.condition_places:  # proposals ask for cells anywhere inside: exploration (ours)
         assert cond is not None
-        places = random_places(b.samples, m.height, m.width, state.bootstrap_rng)
-        cond = torch.cat([cond[:, :-PLACE_DIM], torch.from_numpy(places).to(cond)], dim=1)
+        cond = with_random_places(cond, m.height, m.width, state.bootstrap_rng)
     candidates = generate_levels(
         state.sampler, b.samples, m.height, m.width, m.z_dim, cond, state.bootstrap_rng
     )
