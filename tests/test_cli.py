@@ -108,8 +108,8 @@ def test_model_command_help(command: str, capsys: pytest.CaptureFixture[str]) ->
     ("argv", "message"),
     [
         (["train", "--lr-g", "-1"], "train.lr_g: -1.0 is not allowed; it must be > 0"),
-        (["train", "--resolution", "48"], "model.resolution (arch resnet): 48 is not allowed"),
-        (["train", "--attention", "64"], "model.attention (resnet 32 px): 64 is not allowed"),
+        (["train", "--resolution", "48"], "model.resolution (arch dcgan): 48 is not allowed"),
+        (["train", "--attention", "64"], "model.attention (dcgan 32 px): 64 is not allowed"),
         (["train", "--data", "nosuchset"], "unknown data set 'nosuchset'"),
         (["train", "--data", "./missing/dir"], "does not exist"),
         (["train", "--device", "cuda:7"], "cuda"),

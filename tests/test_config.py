@@ -11,9 +11,22 @@ from sagan.errors import SaganError
 from sagan.images.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 
-def test_defaults_are_the_papers_optimiser() -> None:
-    t = TrainConfig()
-    assert (t.lr_g, t.lr_d, t.beta1, t.beta2, t.n_dis, t.loss) == (1e-4, 4e-4, 0.0, 0.9, 1, "hinge")
+def test_paper_preset_is_the_papers_optimiser_and_quick_is_ours() -> None:
+    paper = RunConfig.from_dict({"preset": "paper"}).train
+    assert (paper.lr_g, paper.lr_d, paper.beta1, paper.beta2, paper.n_dis, paper.loss) == (
+        1e-4, 4e-4, 0.0, 0.9, 1, "hinge"
+    )  # fmt: skip
+    quick, t = RunConfig.from_dict({}), TrainConfig()
+    assert quick.preset == "quick" and quick.train == t  # the quick preset is the field defaults
+    assert (t.lr_g, t.lr_d, t.beta1, t.beta2, t.loss) == (2e-4, 2e-4, 0.5, 0.999, "hinge")
+    assert (quick.model.arch, quick.model.ch, quick.model.g_spectral_norm) == ("dcgan", 32, False)
+
+
+def test_runs_from_before_presets_keep_the_defaults_of_their_time() -> None:
+    old = RunConfig.from_dict({"preset": "none", "model": {"attention": [16]}})
+    assert (old.model.arch, old.model.ch, old.model.g_spectral_norm) == ("resnet", 16, True)
+    t = old.train
+    assert (t.batch_size, t.steps, t.lr_g, t.lr_d, t.beta1, t.beta2) == (32, 1500, 1e-4, 4e-4, 0, 0.9)
 
 
 def test_yaml_then_flags(tmp_path: Path) -> None:
@@ -29,7 +42,7 @@ def test_yaml_then_flags(tmp_path: Path) -> None:
 
 
 def test_round_trip_through_dict() -> None:
-    cfg = RunConfig(model=ModelConfig(attention=(8, 32), channels=1, num_classes=10))
+    cfg = RunConfig(model=ModelConfig(arch="resnet", attention=(8, 32), channels=1, num_classes=10))
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
 
 
@@ -47,7 +60,7 @@ def test_round_trip_through_dict() -> None:
             {"model": {"arch": "vit"}},
             r"model.arch: 'vit' is not allowed; use one of: resnet, dcgan",
         ),
-        ({"model": {"resolution": 48}}, r"model.resolution \(arch resnet\): 48 is not allowed"),
+        ({"model": {"resolution": 48}}, r"model.resolution \(arch dcgan\): 48 is not allowed"),
         ({"model": {"attention": [16, 16]}}, r"lists a resolution twice"),
         ({"model": {"colour": 1}}, r"unknown setting model.colour; known settings of model"),
         ({"modle": {}}, r"unknown setting modle"),

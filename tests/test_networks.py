@@ -73,7 +73,7 @@ def test_every_layer_spectrally_normalised_with_sigma_near_one(
     arch: str, res: int, att: tuple[int, ...]
 ) -> None:
     torch.manual_seed(0)
-    cfg = _cfg(arch, res, att, 10)
+    cfg = _cfg(arch, res, att, 10, g_spectral_norm=True)
     for net in (build_generator(cfg), build_discriminator(cfg)):
         tables = _cbn_tables(net)
         layers = [(n, m) for n, m in _layers(net) if id(m) not in tables]
