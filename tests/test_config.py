@@ -26,7 +26,8 @@ def test_runs_from_before_presets_keep_the_defaults_of_their_time() -> None:
     old = RunConfig.from_dict({"preset": "none", "model": {"attention": [16]}})
     assert (old.model.arch, old.model.ch, old.model.g_spectral_norm) == ("resnet", 16, True)
     t = old.train
-    assert (t.batch_size, t.steps, t.lr_g, t.lr_d, t.beta1, t.beta2) == (32, 1500, 1e-4, 4e-4, 0, 0.9)
+    got = (t.batch_size, t.steps, t.lr_g, t.lr_d, t.beta1, t.beta2)
+    assert got == (32, 1500, 1e-4, 4e-4, 0, 0.9)
 
 
 def test_yaml_then_flags(tmp_path: Path) -> None:
