@@ -45,7 +45,9 @@ def write_folder(folder: Path, n: int, size: int) -> None:
 
 def run(data: str, workers: int, args: argparse.Namespace, root: Path) -> tuple[float, float]:
     cfg = RunConfig(
-        model=ModelConfig(resolution=args.resolution, ch=args.ch),
+        model=ModelConfig(
+            arch="resnet", resolution=args.resolution, ch=args.ch, g_spectral_norm=True
+        ),
         data=DataConfig(data=data, num_workers=workers),
         train=TrainConfig(
             batch_size=args.batch_size,

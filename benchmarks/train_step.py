@@ -58,7 +58,13 @@ def _config(spec: str, precision: str, compile: bool = False) -> RunConfig:
     arch, res, ch, att, batch = spec.split(":")
     attention = () if att == "-" else tuple(int(a) for a in att.split(","))
     model = ModelConfig(
-        arch=arch, resolution=int(res), ch=int(ch), attention=attention, channels=3, num_classes=10
+        arch=arch,
+        resolution=int(res),
+        ch=int(ch),
+        attention=attention,
+        g_spectral_norm=True,  # as the reference design (the quick preset's G has none)
+        channels=3,
+        num_classes=10,
     )
     train = TrainConfig(batch_size=int(batch), precision=precision, compile=compile)
     return RunConfig(model=model, train=train)
