@@ -1,32 +1,40 @@
 """Does self-attention help? The SAGAN paper's ablation, small enough for 2 CPU cores.
 
-Trains, with the same step budget, widths, seeds and optimiser (TTUR Adam, EMA of G):
+Trains, from one preset (``--preset``) with the same step budget, widths, seeds and optimiser:
 
 * ``cnn-gan``: no attention, no spectral norm in G, non-saturating loss (the baseline the
   paper improves on; D keeps spectral norm);
-* ``sn-gan``: spectral norm in G and D, hinge loss, no attention;
-* ``sagan@R``: SN-GAN plus one self-attention layer at feature resolution R in G and D, for
-  every R the architecture offers;
+* ``no-attention``: the preset without attention. Under ``--preset none`` (the settings of
+  0.3 and older: ResNet, width 16, spectral norm in G and D, hinge, TTUR) this is SN-GAN;
+  under ``--preset quick`` it is the quick preset (DCGAN, width 32, spectral norm in D only,
+  hinge, Adam 2e-4 (0.5, 0.999), ours) less its attention;
+* ``sagan@R``: that plus one self-attention layer at feature resolution R in G and D, for
+  every R the architecture offers (``--variants`` picks a subset);
 
 on the built-in digits (class-conditional) and on the long-range mirror data set
 (unconditional), and evaluates each final EMA generator offline: FD-digits, the classifier
-Inception Score and conditional accuracy on digits; constraint satisfaction, well-formedness
-and FD-random on long-range. Prints a Markdown table of mean +- std over seeds, with the
-learned attention gammas.
+Inception Score and conditional accuracy on digits; constraint satisfaction and FD-random on
+long-range. With ``--eval-every N`` each run also scores its EMA generator every N steps (on
+``--eval-n`` samples), so the curve shows whether FD had stopped improving. Prints Markdown
+tables of mean +- std over seeds, with the learned attention gammas, and the FD curves.
 
 Every finished run is recorded in ``OUT/results.jsonl``; running the script again skips those,
-so an interrupted ablation resumes where it stopped.
+so an interrupted ablation resumes where it stopped (``--jobs 2`` runs two at a time, one
+thread each).
 
-    python benchmarks/ablation.py --out runs/ablation            # about an hour on 2 cores
+    python benchmarks/ablation.py --out runs/ablation --preset none   # the 800-step record
+    python benchmarks/ablation.py --out runs/abl-quick --preset quick --steps 6000 \
+        --variants no-attention,sagan@8,sagan@16 --eval-every 1000 --jobs 2
     python benchmarks/ablation.py --out /tmp/abl --steps 20 --seeds 1 --eval-n 200  # smoke
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import concurrent.futures
 import json
 import math
+import multiprocessing
 import platform
 import statistics
 import time
@@ -34,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-from sagan.images.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from sagan.images.config import PRESETS, RunConfig
 from sagan.images.evaluate import evaluate
 from sagan.images.export import load_generator
 from sagan.images.networks import ARCHITECTURES
@@ -46,20 +54,41 @@ DATASETS = {
 }
 
 
-def variants(arch: str, resolution: int) -> dict[str, dict[str, dict[str, object]]]:
-    """Variant name -> config overrides ``{"model": {...}, "train": {...}}``."""
-    g_sizes, d_sizes = ARCHITECTURES[arch].feature_sizes(resolution)
+def variants(cfg: RunConfig) -> dict[str, dict[str, dict[str, object]]]:
+    """Variant name -> config overrides ``{"model": {...}, "train": {...}}`` of ``cfg``."""
+    g_sizes, d_sizes = ARCHITECTURES[cfg.model.arch].feature_sizes(cfg.model.resolution)
     allowed = sorted(set(g_sizes) | set(d_sizes))
+    plain = "sn-gan" if cfg.model.g_spectral_norm else "no-attention"
     out: dict[str, dict[str, dict[str, object]]] = {
         "cnn-gan": {
-            "model": {"attention": (), "g_spectral_norm": False},
+            "model": {"attention": [], "g_spectral_norm": False},
             "train": {"loss": "nonsaturating"},
         },
-        "sn-gan": {"model": {"attention": ()}, "train": {}},
+        plain: {"model": {"attention": []}, "train": {}},
     }
     for r in allowed:
-        out[f"sagan@{r}"] = {"model": {"attention": (r,)}, "train": {}}
+        out[f"sagan@{r}"] = {"model": {"attention": [r]}, "train": {}}
     return out
+
+
+def base_config(args: argparse.Namespace, data: str = "digits") -> dict[str, object]:
+    """The preset plus the script's flags, as nested plain data for ``RunConfig.from_dict``."""
+    model = {k: v for k in ("arch", "resolution", "ch") if (v := getattr(args, k)) is not None}
+    train: dict[str, object] = {
+        "steps": args.steps,
+        "device": "cpu",
+        "precision": args.precision,
+        "save_every": args.steps,
+        "sample_every": args.steps,
+        "log_every": 50,
+        "keep_checkpoints": 1,
+    }
+    if args.batch_size is not None:
+        train["batch_size"] = args.batch_size
+    if args.eval_every:
+        metrics = "fd_random" if data == "longrange" else "fd_digits"
+        train.update(eval_every=args.eval_every, eval_n=args.eval_n, eval_metrics=metrics)
+    return {"preset": args.preset, "model": model, "train": train}
 
 
 def run_one(
@@ -71,24 +100,16 @@ def run_one(
     args: argparse.Namespace,
 ) -> dict[str, object]:
     """Train and evaluate one (data, variant, seed); returns the record."""
-    model = ModelConfig(arch=args.arch, resolution=args.resolution, ch=args.ch)
-    cfg = RunConfig(
-        model=dataclasses.replace(model, **overrides["model"]),  # type: ignore[arg-type]
-        data=DataConfig(data=data),
-        train=TrainConfig(
-            **{
-                "batch_size": args.batch_size,
-                "steps": args.steps,
-                "seed": seed,
-                "device": "cpu",
-                "precision": args.precision,
-                "save_every": args.steps,
-                "sample_every": args.steps,
-                "log_every": 50,
-                "keep_checkpoints": 1,
-                **overrides["train"],
-            }
-        ),
+    if args.jobs > 1:
+        torch.set_num_threads(1)
+    base = base_config(args, data)
+    cfg = RunConfig.from_dict(
+        {
+            "preset": base["preset"],
+            "model": {**base["model"], **overrides["model"]},  # type: ignore[dict-item]
+            "data": {"data": data},
+            "train": {**base["train"], "seed": seed, **overrides["train"]},  # type: ignore[dict-item]
+        }
     )
     run_dir = out / f"{data}-{variant}-s{seed}"
     start = time.perf_counter()
@@ -97,21 +118,28 @@ def run_one(
     gen = load_generator(run_dir)
     wanted = ["constraint", "fd_random"] if data == "longrange" else ["fd_digits", "is_digits"]
     wanted += ["accuracy"] if gen.num_classes else []
-    result = evaluate(gen, metrics=wanted, n=args.eval_n)
-    last = {}
+    result = evaluate(gen, metrics=wanted, n=args.final_n)
+    last: dict[str, float] = {}
+    curve: dict[str, float] = {}
+    fd_key = "fd_random" if data == "longrange" else "fd_digits"
     for line in (run_dir / "stats.jsonl").read_text().splitlines():
         rec = json.loads(line)
         if "loss_d" in rec:
             last = rec
+        for k, v in rec.items():
+            if k.removeprefix("metric/") == fd_key and "step" in rec:
+                curve[str(rec["step"])] = v
     gammas = {k.removeprefix("gamma/"): v for k, v in last.items() if k.startswith("gamma/")}
     return {
         "data": data,
         "variant": variant,
         "seed": seed,
+        "preset": args.preset,
         "steps": args.steps,
         "train_s": round(train_s, 1),
         "metrics": result.values,
         "gammas": gammas,
+        "curve": curve,
     }
 
 
@@ -126,10 +154,15 @@ def _cell(values: list[float], percent: bool) -> str:
 
 
 def table(records: list[dict[str, object]], names: list[str]) -> str:
-    """Markdown: one row per (data set, variant), mean ± std over seeds."""
+    """Markdown: one row per (data set, variant), mean ± std over seeds; then the FD curves."""
     lines = []
+    pct = {"accuracy", "constraint", "wellformed"}
     for data, metrics in DATASETS.items():
-        pct = {"accuracy", "constraint", "wellformed"}
+        metrics = tuple(
+            m for m in metrics if any(m in r["metrics"] for r in records if r["data"] == data)
+        )
+        if not metrics:
+            continue
         head = [f"{m} (%)" if m in pct else m for m in metrics]
         lines.append(f"\n**{data}**\n")
         lines.append("| variant | seeds | " + " | ".join(head) + " | learned gammas (mean) |")
@@ -139,57 +172,99 @@ def table(records: list[dict[str, object]], names: list[str]) -> str:
             if not rows:
                 continue
             cells = [_cell([r["metrics"].get(m) for r in rows], m in pct) for m in metrics]
-            g = {}
+            g: dict[str, list[float]] = {}
             for r in rows:
                 for k, v in r["gammas"].items():  # type: ignore[union-attr]
                     g.setdefault(k, []).append(v)
             gam = ", ".join(f"{k} {statistics.fmean(v):+.3f}" for k, v in sorted(g.items())) or "-"
             lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + f" | {gam} |")
+        curves = [r for r in records if r["data"] == data and r.get("curve")]
+        steps = sorted({int(s) for r in curves for s in r["curve"]})  # type: ignore[union-attr]
+        if steps:
+            fd = "FD-random" if data == "longrange" else "FD-digits"
+            lines.append(f"\n{fd} during training (eval n as above, mean ± std over seeds)\n")
+            lines.append("| variant | " + " | ".join(str(s) for s in steps) + " |")
+            lines.append("|---|" + "---|" * len(steps))
+            for name in names:
+                rows = [r for r in curves if r["variant"] == name]
+                if rows:
+                    cells = [
+                        _cell([r["curve"].get(str(s)) for r in rows], False)  # type: ignore[union-attr]
+                        for s in steps
+                    ]
+                    lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="folder for runs and results.jsonl")
-    p.add_argument("--arch", default="resnet")
-    p.add_argument("--resolution", type=int, default=32)
-    p.add_argument("--ch", type=int, default=16)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--preset",
+        default="none",
+        choices=sorted(PRESETS),
+        help="settings every arm starts from (none: 0.3's, the recorded ablation)",
+    )
+    p.add_argument("--arch", default=None, help="default: the preset's")
+    p.add_argument("--resolution", type=int, default=None, help="default: the preset's")
+    p.add_argument("--ch", type=int, default=None, help="default: the preset's")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
     p.add_argument("--steps", type=int, default=800)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--eval-n", type=int, default=2000)
-    p.add_argument("--precision", default="bf16", help="bf16 (default; AMX/AVX-512 CPUs) or 32")
+    p.add_argument("--variants", default="", help="comma list of arms (default: every one)")
+    p.add_argument("--eval-every", type=int, default=0, help="score every N steps (0: never)")
+    p.add_argument("--eval-n", type=int, default=1000, help="samples per periodic score")
+    p.add_argument("--final-n", type=int, default=2000, help="samples for the final score")
+    p.add_argument("--precision", default="bf16", help="bf16 (the recorded runs; AMX CPUs) or 32")
     p.add_argument("--data", default="digits,longrange", help="comma list")
-    args = p.parse_args()
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each if > 1")
+    args = p.parse_args()  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     done = []
     if results.exists():
         done = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
     keys = {(r["data"], r["variant"], r["seed"]) for r in done}
-    names = list(variants(args.arch, args.resolution))
+    arms = variants(RunConfig.from_dict(base_config(args)))
+    if args.variants:
+        unknown = set(args.variants.split(",")) - set(arms)
+        if unknown:
+            raise SystemExit(f"unknown variants {sorted(unknown)}: choose from {sorted(arms)}")
+        arms = {k: v for k, v in arms.items() if k in args.variants.split(",")}
+    names = list(arms)
+    todo = [
+        (data, name, seed)
+        for data in args.data.split(",")
+        for seed in range(args.seeds)
+        for name in names
+        if (data, name, seed) not in keys
+    ]
     start = time.perf_counter()
-    for data in args.data.split(","):
-        for seed in range(args.seeds):
-            for name, overrides in variants(args.arch, args.resolution).items():
-                if (data, name, seed) in keys:
-                    continue
-                rec = run_one(args.out, data, name, overrides, seed, args)
-                with open(results, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(rec) + "\n")
-                done.append(rec)
-                print(
-                    f"{data} {name} seed {seed}: {rec['train_s']} s, "
-                    + ", ".join(f"{k} {v:.4g}" for k, v in rec["metrics"].items()),  # type: ignore[union-attr]
-                    flush=True,
-                )
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(run_one, args.out, data, name, arms[name], seed, args)
+            for data, name, seed in todo
+        ]
+        for fut in concurrent.futures.as_completed(futures):
+            rec = fut.result()
+            with open(results, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+            done.append(rec)
+            print(
+                f"{rec['data']} {rec['variant']} seed {rec['seed']}: {rec['train_s']} s, "
+                + ", ".join(f"{k} {v:.4g}" for k, v in rec["metrics"].items()),  # type: ignore[union-attr]
+                flush=True,
+            )
+    cfg = RunConfig.from_dict(base_config(args))
     print(
-        f"\n{args.arch} {args.resolution} px, ch {args.ch}, batch {args.batch_size}, "
-        f"{args.steps} steps, precision {args.precision}, eval n={args.eval_n}; "
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}; this invocation {time.perf_counter() - start:.0f} s"
+        f"\npreset {args.preset}: {cfg.model.arch} {cfg.model.resolution} px, ch {cfg.model.ch}, "
+        f"batch {cfg.train.batch_size}, {args.steps} steps, precision {args.precision}, "
+        f"final eval n={args.final_n}; {platform.processor() or platform.machine()}, "
+        f"{args.jobs} job(s), torch {torch.__version__}; "
+        f"this invocation {time.perf_counter() - start:.0f} s"
     )
-    print(table(done, names))
+    print(table([r for r in done if r["variant"] in names], names))
 
 
 if __name__ == "__main__":
