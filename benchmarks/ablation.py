@@ -31,16 +31,15 @@ thread each).
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import math
-import multiprocessing
 import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from _pool import run_all
 
 from sagan.images.config import PRESETS, RunConfig
 from sagan.images.evaluate import evaluate
@@ -240,22 +239,16 @@ def main() -> None:
         if (data, name, seed) not in keys
     ]
     start = time.perf_counter()
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-        futures = [
-            pool.submit(run_one, args.out, data, name, arms[name], seed, args)
-            for data, name, seed in todo
-        ]
-        for fut in concurrent.futures.as_completed(futures):
-            rec = fut.result()
-            with open(results, "a", encoding="utf-8") as f:
-                f.write(json.dumps(rec) + "\n")
-            done.append(rec)
-            print(
-                f"{rec['data']} {rec['variant']} seed {rec['seed']}: {rec['train_s']} s, "
-                + ", ".join(f"{k} {v:.4g}" for k, v in rec["metrics"].items()),  # type: ignore[union-attr]
-                flush=True,
-            )
+    done += run_all(
+        run_one,
+        [(args.out, data, name, arms[name], seed, args) for data, name, seed in todo],
+        args.jobs,
+        results,
+        lambda rec: (
+            f"{rec['data']} {rec['variant']} seed {rec['seed']}: {rec['train_s']} s, "
+            + ", ".join(f"{k} {v:.4g}" for k, v in rec["metrics"].items())
+        ),
+    )
     cfg = RunConfig.from_dict(base_config(args))
     print(
         f"\npreset {args.preset}: {cfg.model.arch} {cfg.model.resolution} px, ch {cfg.model.ch}, "

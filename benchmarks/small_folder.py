@@ -23,10 +23,8 @@ script runs again.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import math
-import multiprocessing
 import platform
 import statistics
 import sys
@@ -35,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _pool import run_all
 from PIL import Image
 
 from sagan.images.config import RunConfig
@@ -226,19 +225,15 @@ def main() -> None:
         if (arm, seed) not in keys
     ]
     start = time.perf_counter()
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(run_one, args.out, folder, a, s, args) for a, s in todo]
-        for fut in concurrent.futures.as_completed(futures):
-            rec = fut.result()
-            with open(results, "a", encoding="utf-8") as f:
-                f.write(json.dumps(rec) + "\n")
-            done.append(rec)
-            print(
-                f"{rec['arm']} seed {rec['seed']}: {rec['train_s']} s, "
-                f"FD-random {rec['fd_random']:.2f}",
-                flush=True,
-            )
+    done += run_all(
+        run_one,
+        [(args.out, folder, a, s, args) for a, s in todo],
+        args.jobs,
+        results,
+        lambda rec: (
+            f"{rec['arm']} seed {rec['seed']}: {rec['train_s']} s, FD-random {rec['fd_random']:.2f}"
+        ),
+    )
     print(
         f"\nquick preset, unconditional, {args.steps} steps, folder {folder} "
         f"({len(list(folder.glob('*.png')))} images), final n={args.final_n}; "
