@@ -45,12 +45,15 @@ from sagan.images.config import PRESETS, RunConfig
 from sagan.images.evaluate import evaluate
 from sagan.images.export import load_generator
 from sagan.images.networks import ARCHITECTURES
+from sagan.images.report import read_series
 from sagan.images.train import train
 
 DATASETS = {
     "digits": ("fd_digits", "is_digits", "accuracy"),
     "longrange": ("constraint", "wellformed", "fd_random"),
 }
+FD_METRIC = {"digits": "fd_digits", "longrange": "fd_random"}
+"""The FD each data set's curve follows during training."""
 
 
 def variants(cfg: RunConfig) -> dict[str, dict[str, dict[str, object]]]:
@@ -85,8 +88,7 @@ def base_config(args: argparse.Namespace, data: str = "digits") -> dict[str, obj
     if args.batch_size is not None:
         train["batch_size"] = args.batch_size
     if args.eval_every:
-        metrics = "fd_random" if data == "longrange" else "fd_digits"
-        train.update(eval_every=args.eval_every, eval_n=args.eval_n, eval_metrics=metrics)
+        train.update(eval_every=args.eval_every, eval_n=args.eval_n, eval_metrics=FD_METRIC[data])
     return {"preset": args.preset, "model": model, "train": train}
 
 
@@ -118,17 +120,12 @@ def run_one(
     wanted = ["constraint", "fd_random"] if data == "longrange" else ["fd_digits", "is_digits"]
     wanted += ["accuracy"] if gen.num_classes else []
     result = evaluate(gen, metrics=wanted, n=args.final_n)
-    last: dict[str, float] = {}
-    curve: dict[str, float] = {}
-    fd_key = "fd_random" if data == "longrange" else "fd_digits"
-    for line in (run_dir / "stats.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if "loss_d" in rec:
-            last = rec
-        for k, v in rec.items():
-            if k.removeprefix("metric/") == fd_key and "step" in rec:
-                curve[str(rec["step"])] = v
-    gammas = {k.removeprefix("gamma/"): v for k, v in last.items() if k.startswith("gamma/")}
+    series = read_series(run_dir / "stats.jsonl")
+    gammas = {
+        k.removeprefix("gamma/"): v[-1] for k, (_, v) in series.items() if k.startswith("gamma/")
+    }
+    steps, values = series.get(f"metric/{FD_METRIC[data]}", ([], []))
+    curve = {str(step): v for step, v in zip(steps, values, strict=True)}
     return {
         "data": data,
         "variant": variant,
@@ -224,7 +221,8 @@ def main() -> None:
     if results.exists():
         done = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
     keys = {(r["data"], r["variant"], r["seed"]) for r in done}
-    arms = variants(RunConfig.from_dict(base_config(args)))
+    cfg = RunConfig.from_dict(base_config(args))
+    arms = variants(cfg)
     if args.variants:
         unknown = set(args.variants.split(",")) - set(arms)
         if unknown:
@@ -249,7 +247,6 @@ def main() -> None:
             + ", ".join(f"{k} {v:.4g}" for k, v in rec["metrics"].items())
         ),
     )
-    cfg = RunConfig.from_dict(base_config(args))
     print(
         f"\npreset {args.preset}: {cfg.model.arch} {cfg.model.resolution} px, ch {cfg.model.ch}, "
         f"batch {cfg.train.batch_size}, {args.steps} steps, precision {args.precision}, "

@@ -39,6 +39,7 @@ from PIL import Image
 from sagan.images.config import RunConfig
 from sagan.images.evaluate import evaluate
 from sagan.images.export import load_generator
+from sagan.images.report import read_series
 from sagan.images.train import train
 
 PHOTOS = (
@@ -132,15 +133,9 @@ def run_one(
     gen = load_generator(run_dir)
     n_real = len(list(folder.glob("*.png"))) or None
     result = evaluate(gen, metrics=["fd_random"], n=args.final_n, n_real=n_real)
-    curve: dict[str, float] = {}
-    last: dict[str, float] = {}
-    for line in (run_dir / "stats.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if "loss_d" in rec:
-            last = rec
-        for k, v in rec.items():
-            if k.removeprefix("metric/") == "fd_random" and "step" in rec:
-                curve[str(rec["step"])] = v
+    series = read_series(run_dir / "stats.jsonl")
+    last = {k: v[-1] for k, (_, v) in series.items()}
+    steps, values = series.get("metric/fd_random", ([], []))
     return {
         "arm": arm,
         "seed": seed,
@@ -150,7 +145,7 @@ def run_one(
         "ada_p": last.get("ada_p"),
         "d_real": last.get("d_real"),
         "d_fake": last.get("d_fake"),
-        "curve": curve,
+        "curve": {str(step): v for step, v in zip(steps, values, strict=True)},
     }
 
 

@@ -48,7 +48,7 @@ p.missing { color: #777; font-style: italic; }
 """
 
 
-def _series(path: Path) -> dict[str, tuple[list[int], list[float]]]:
+def read_series(path: Path) -> dict[str, tuple[list[int], list[float]]]:
     """``stats.jsonl`` as ``{key: (steps, values)}``; nulls, bad lines and non-numbers skipped."""
     out: dict[str, tuple[list[int], list[float]]] = {}
     try:
@@ -294,7 +294,7 @@ def _attention(run_dir: Path, device: str | torch.device) -> str:
 
 
 def _page(run_dir: Path, device: str | torch.device) -> str:
-    series = _series(run_dir / "stats.jsonl")
+    series = read_series(run_dir / "stats.jsonl")
     metrics = sorted(k for k in series if k.startswith("metric/"))
     config = (run_dir / "config.yaml").read_text(encoding="utf-8")
     title = f"Training report: {run_dir.name}"
