@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's main job: set up, train the default SAGAN (the quick preset) on the built-in
 # digits (under 10 minutes in all on 2 AVX2 CPU cores) with an offline evaluation every 500
-# steps, then draw the attention figure and write the run's HTML report. Extra arguments go to `sagan train`.
+# steps, then draw the attention figure and write the run's HTML report. Extra arguments go
+# to `sagan train`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/setup.sh
