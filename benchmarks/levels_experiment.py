@@ -103,6 +103,32 @@ ARMS: dict[str, Arm] = {
         model={"condition_places": True},
         train={"place_weight": None, "mode_seeking": None},
     ),
+    "default+places+loss+ms+mirror": Arm(
+        preset="default",
+        model={"condition_places": True},
+        train={"place_weight": None, "mode_seeking": None, "mirror": True},
+    ),
+    "default+places+loss+ms+mirror+request": Arm(
+        preset="default",
+        model={"condition_places": True},
+        train={
+            "place_weight": None,
+            "mode_seeking": None,
+            "mirror": True,
+            "request_weight": None,
+        },
+    ),
+    "default+places+loss+ms+mirror+request+far": Arm(
+        preset="default",
+        model={"condition_places": True},
+        train={
+            "place_weight": None,
+            "mode_seeking": None,
+            "mirror": True,
+            "request_weight": None,
+        },
+        bootstrap={"min_distance": None},
+    ),
     "paper": Arm(),
     "paper-dcgan": Arm(model=PAPER["dcgan"]),
 }
@@ -289,6 +315,7 @@ def main() -> None:
     p.add_argument("--eval-n", type=int, default=2000, help="levels per periodic evaluation")
     p.add_argument("--mode-seeking", type=float, default=0.05, help="for +ms (0.05)")
     p.add_argument("--place-weight", type=float, default=1.0, help="for +places+loss (1.0)")
+    p.add_argument("--request-weight", type=float, default=1.0, help="for +request (1.0)")
     p.add_argument("--per-seed", action="store_true", help="also a table row for every seed")
     p.add_argument("--plot", type=Path, help="PNG of the training set's size over time")
     p.add_argument("--bootstrap", choices=("both", "yes", "no"), default="both", help="arms to run")

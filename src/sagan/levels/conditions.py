@@ -28,6 +28,7 @@ __all__ = [
     "random_places",
     "requested_counts",
     "shares",
+    "with_random_enemies",
     "with_random_places",
 ]
 
@@ -98,6 +99,30 @@ def with_random_places(
     ``condition_places``) are replaced by :func:`random_places` drawn with ``generator``."""
     cells = random_places(len(c), height, width, generator)
     return torch.cat([c[:, :-PLACE_DIM], torch.from_numpy(cells).to(c)], dim=1)
+
+
+def with_random_enemies(
+    c: torch.Tensor, area: int, most: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Condition vectors ``c`` ``(B, D)`` (shares first, as :func:`condition_vectors`) asking
+    instead for an enemy total drawn uniformly from 0 to ``most`` (with ``generator``), split
+    over the three kinds in each level's own mix (largest remainders, as
+    :func:`requested_counts`; evenly where it has none); floor takes up the difference, the
+    other entries stay."""
+    counts = (c[:, :8] * area).round()  # (B, 8)
+    b = len(c)
+    total = torch.randint(0, most + 1, (b,), generator=generator).to(c)  # (B,)
+    mix = counts[:, list(ENEMIES)]  # (B, 3)
+    mix = torch.where(mix.sum(1, keepdim=True) > 0, mix, torch.ones_like(mix))
+    share = mix / mix.sum(1, keepdim=True) * total[:, None]  # (B, 3), sums to total
+    whole = share.floor()
+    short = total - whole.sum(1)  # (B,) enemies still to hand out, 0..2
+    rank = (-(share - whole)).argsort(dim=1, stable=True).argsort(dim=1)  # 0: largest remainder
+    whole = whole + (rank < short[:, None]).to(c)
+    counts[:, list(ENEMIES)] = whole
+    counts[:, FLOOR] = 0
+    counts[:, FLOOR] = area - counts.sum(1)
+    return torch.cat([counts / area, c[:, 8:]], dim=1)
 
 
 def place_maps(places: torch.Tensor, height: int, width: int, canvas: int) -> torch.Tensor:

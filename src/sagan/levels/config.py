@@ -180,6 +180,23 @@ class TrainConfig(EngineConfig):
     nowhere else (:func:`sagan.levels.train.place_loss`), so that it learns to place them
     on any cell, not only on the training set's. Measured on three runs so far
     (``benchmarks/results/levels-places-2026-12-01.md``)."""
+    request_weight: float = 0.0
+    """Weight of an auxiliary loss on G, our addition (0: off, as in the paper; conditional
+    models only): for half of each batch, G is also asked for the training levels' counts
+    with the enemy total drawn uniformly from 0 to 5 (the requests ``sagan levels eval``
+    scores as ``enemies_as_asked``), and pays :func:`sagan.levels.train.count_loss`, the
+    mean absolute difference between the avatar, key, door and enemy counts it makes and
+    those asked. D never sees these levels. Bootstrap proposals are asked for such totals
+    too, so that playable levels with them can join the set (each with the counts it has).
+    Without it G is only ever asked for the training set's counts (3-4 enemies in the five
+    GVGAI levels)."""
+    mirror: bool = False
+    """Our addition (off, as in the paper): train on every level of the set and on its three
+    mirror images (left-right, top-bottom, both; :func:`sagan.levels.data.with_mirrors`),
+    which Zelda's rules play alike. Bootstrapping then also rejects a level that is near a
+    mirror image of a set level, and novelty (``eval``, best.pt) is measured against the
+    starting levels and their mirror images, so that a mirrored copy counts as no new
+    level."""
     ema: bool = True
     """Our addition (on by default; off in ``--preset paper``): generate, bootstrap and
     evaluate with an exponential moving average of G's weights (decay 0.999) instead of G."""
@@ -189,6 +206,7 @@ class TrainConfig(EngineConfig):
         check_positive("train.count_weight", self.count_weight, allow_zero=True)
         check_positive("train.mode_seeking", self.mode_seeking, allow_zero=True)
         check_positive("train.place_weight", self.place_weight, allow_zero=True)
+        check_positive("train.request_weight", self.request_weight, allow_zero=True)
         check_positive("train.eval_n", self.eval_n)
         check_positive("train.lr_g", self.lr_g)
         check_positive("train.lr_d", self.lr_d)
@@ -234,7 +252,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     "paper": {
         "model": dict.fromkeys(CONDITION_ADDITIONS, False),
-        "train": {"count_weight": 0.0, "ema": False},
+        "train": {
+            "count_weight": 0.0,
+            "place_weight": 0.0,
+            "request_weight": 0.0,
+            "mode_seeking": 0.0,
+            "mirror": False,
+            "ema": False,
+        },
         "bootstrap": {"min_solution": 0, "max_cell_share": 0.0},
     },
     "none": {},
@@ -271,11 +296,12 @@ class LevelRunConfig:
                 "train.place_weight needs model.condition_places (--condition-places): a model "
                 "without cells in its condition is asked for none"
             )
-        if self.train.count_weight > 0 and not self.model.conditional:
-            raise SaganError(
-                "train.count_weight needs a conditional model (--variant cesagan): an "
-                "unconditional generator is asked for no counts"
-            )
+        for name in ("count_weight", "request_weight"):
+            if getattr(self.train, name) > 0 and not self.model.conditional:
+                raise SaganError(
+                    f"train.{name} needs a conditional model (--variant cesagan): an "
+                    "unconditional generator is asked for no counts"
+                )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LevelRunConfig:

@@ -10,7 +10,7 @@ import numpy as np
 
 from sagan.levels.format import common_shape, parse_level, read_levels
 
-__all__ = ["BUILTIN", "load_levels"]
+__all__ = ["BUILTIN", "load_levels", "with_mirrors"]
 
 BUILTIN = "builtin"
 
@@ -37,3 +37,15 @@ def load_levels(source: str | Path | None = None) -> list[tuple[str, np.ndarray]
             )
     common_shape(lv for _, lv in levels)
     return levels
+
+
+def with_mirrors(levels: np.ndarray) -> np.ndarray:
+    """Levels ``(N, H, W)`` -> ``(4N, H, W)``: the levels, then all of them mirrored left to
+    right, then top to bottom, then both (a half turn), in that order. Zelda's rules know no
+    left or right, up or down (the avatar and the enemies move in four directions), so a
+    mirrored level plays as the level does, with a solution of the same length (``--mirror``,
+    our addition)."""
+    levels = np.asarray(levels)
+    return np.concatenate(
+        [levels, levels[:, :, ::-1], levels[:, ::-1, :], levels[:, ::-1, ::-1]]
+    ).copy()

@@ -21,6 +21,7 @@ from sagan.levels.conditions import (
     shares,
 )
 from sagan.levels.config import PLACE_DIM, LevelRunConfig, upgrade_config
+from sagan.levels.data import with_mirrors
 from sagan.levels.diversity import DISTINCT_DISTANCE, count_distinct, diversity_report
 from sagan.levels.encoding import tile_counts
 from sagan.levels.networks import LevelGenerator
@@ -37,7 +38,8 @@ class LevelGAN:
     """A trained generator (EMA weights unless the run kept none, eval mode) and the levels
     its run started from.
 
-    ``originals`` ``(M, H, W)``: the starting levels (novelty is measured against them);
+    ``originals`` ``(M, H, W)``: the starting levels (novelty is measured against them), with
+    their mirror images for a run trained with ``train.mirror``;
     ``training_set``: everything it trained on at the end, bootstrapped levels included.
     """
 
@@ -199,7 +201,9 @@ def load_level_gan(source: str | Path, *, best: bool = True) -> LevelGAN:
         raise SaganError(f"{source}: weights do not match the stored config ({exc})") from None
     levels = ckpt["levels"].numpy().astype(np.int64)
     originals = int(ckpt["originals"])
-    return LevelGAN(G.eval(), cfg, levels[:originals], levels, int(ckpt["step"]), path)
+    start = levels[:originals]
+    reference = with_mirrors(start) if cfg.train.mirror else start  # as the run measured it
+    return LevelGAN(G.eval(), cfg, reference, levels, int(ckpt["step"]), path)
 
 
 def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, float]:

@@ -48,7 +48,13 @@ from sagan.nn import (
     sn_linear,
 )
 
-__all__ = ["LevelDiscriminator", "LevelGenerator", "doublings", "minibatch_std"]
+__all__ = [
+    "LevelDiscriminator",
+    "LevelGenerator",
+    "doublings",
+    "minibatch_std",
+    "straight_through",
+]
 
 
 def doublings(canvas: int) -> int:
@@ -75,6 +81,15 @@ def _place_maps(cfg: ModelConfig, c: torch.Tensor) -> torch.Tensor:
     ``PLACE_DIM`` entries, :func:`~sagan.levels.conditions.place_maps`)."""
     assert cfg.height is not None and cfg.width is not None
     return place_maps(c[:, -PLACE_DIM:], cfg.height, cfg.width, cfg.canvas)
+
+
+def straight_through(probs: torch.Tensor) -> torch.Tensor:
+    """Tile probabilities ``(B, T, S, S)`` -> exactly one-hot tiles forward (the most likely
+    tile per cell), the probabilities' gradients backward (straight-through, our choice: the
+    paper feeds D the soft outputs)."""
+    index = probs.argmax(dim=1, keepdim=True)  # (B, 1, S, S)
+    onehot = torch.zeros_like(probs).scatter_(1, index, 1.0)  # (B, T, S, S)
+    return onehot + (probs - probs.detach())  # exactly one-hot: x - x == 0
 
 
 def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
@@ -172,11 +187,7 @@ class LevelGenerator(nn.Module):
         if maps is not None:
             h = torch.cat([h, maps], dim=1)  # (B, ch + embed + 3, S, S)
         probs = torch.softmax(self.out(h), dim=1)  # (B, 8, S, S)
-        if not hard:
-            return probs
-        index = probs.argmax(dim=1, keepdim=True)  # (B, 1, S, S)
-        onehot = torch.zeros_like(probs).scatter_(1, index, 1.0)  # (B, 8, S, S)
-        return onehot + (probs - probs.detach())  # exactly one-hot: x - x == 0
+        return straight_through(probs) if hard else probs
 
 
 class LevelDiscriminator(nn.Module):

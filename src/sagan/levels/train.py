@@ -27,13 +27,19 @@ import torch
 from torch import nn
 
 from sagan.errors import SaganError
-from sagan.levels.conditions import PLACED, condition_vectors, place_maps, with_random_places
+from sagan.levels.conditions import (
+    PLACED,
+    condition_vectors,
+    place_maps,
+    with_random_enemies,
+    with_random_places,
+)
 from sagan.levels.config import PLACE_DIM, LevelRunConfig, upgrade_config
-from sagan.levels.data import load_levels
+from sagan.levels.data import load_levels, with_mirrors
 from sagan.levels.diversity import diversity_report
 from sagan.levels.encoding import decode, encode, tile_counts
 from sagan.levels.format import write_level
-from sagan.levels.networks import LevelDiscriminator, LevelGenerator
+from sagan.levels.networks import LevelDiscriminator, LevelGenerator, straight_through
 from sagan.levels.novelty import hamming_to_nearest
 from sagan.levels.playability import check_playable
 from sagan.levels.render import render_levels
@@ -65,7 +71,9 @@ _EMA_DECAY = 0.999
 
 COUNTED = (AVATAR, KEY, DOOR, *ENEMIES)
 """The tiles :func:`count_loss` counts."""
-"""The tiles whose cells ``bootstrap.max_cell_share`` limits."""
+REQUESTED_ENEMIES = 5
+"""``train.request_weight`` asks for enemy totals from 0 to this (our choice: the range that
+``enemies_as_asked`` scores)."""
 CAP_MIN_SET = 25
 """``bootstrap.max_cell_share`` counts shares over at least this many levels (our choice), so
 that a small set can grow: with a cap of 0.2, a cell may hold 5 levels' keys until the set
@@ -118,16 +126,24 @@ class LevelTask(Task):
         if not len(self.levels):  # a resumed run: the checkpoint brings the training set
             self.x, self.c = torch.zeros(0, 8, 1, 1), torch.zeros(0, self.cfg.model.condition_dim)
             return
-        x = encode(self.levels).to(self.ctx.device)
-        self.x = x.contiguous(memory_format=torch.channels_last)  # (N, 8, S, S)
+        mirror = self.cfg.train.mirror
+        shown = with_mirrors(self.levels) if mirror else self.levels  # (N or 4N, H, W)
+        x = encode(shown).to(self.ctx.device)
+        self.x = x.contiguous(memory_format=torch.channels_last)  # (N or 4N, 8, S, S)
         lengths = None
         if self.cfg.model.condition_length:  # only the levels added since are solved again
             new = [solution_length(lv) for lv in self.levels[len(self.lengths) :]]
             self.lengths = np.concatenate([self.lengths, np.asarray(new, dtype=np.int64)])
-            lengths = self.lengths
+            lengths = np.tile(self.lengths, 4) if mirror else self.lengths  # mirrors: same
         # (N, 8); + the length (condition_length), + 6 placement entries (condition_places)
-        c = condition_vectors(self.levels, lengths, places=self.cfg.model.condition_places)
+        c = condition_vectors(shown, lengths, places=self.cfg.model.condition_places)
         self.c = torch.from_numpy(c).to(self.ctx.device)
+
+    def reference(self) -> np.ndarray:
+        """The levels novelty is measured against ``(M, H, W)``: the starting levels, and
+        with ``train.mirror`` their mirror images too."""
+        start = self.levels[: self.originals]
+        return with_mirrors(start) if self.cfg.train.mirror else start
 
     # -- before the run --------------------------------------------------------------------------
 
@@ -236,9 +252,7 @@ class LevelTask(Task):
         tiles from the starting levels and from each other)."""
         from sagan.levels.evaluate import LevelGAN, evaluate_levels
 
-        gan = LevelGAN(
-            self.sampler, self.cfg, self.levels[: self.originals], self.levels, self.step_count
-        )
+        gan = LevelGAN(self.sampler, self.cfg, self.reference(), self.levels, self.step_count)
         values = evaluate_levels(gan, n=self.cfg.train.eval_n, seed=0)
         return Evaluation(values, primary="distinct_novel_playable", higher_is_better=True)
 
@@ -272,7 +286,7 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
     losses (detached, on the device)."""
     cfg, t, ctx = task.cfg, task.cfg.train, task.ctx
     B, amp = t.batch_size, ctx.precision
-    idx = torch.randint(0, len(task.levels), (B,), generator=ctx.data_rng)[ctx.shard(B)]
+    idx = torch.randint(0, len(task.x), (B,), generator=ctx.data_rng)[ctx.shard(B)]
     idx = idx.to(ctx.device)
     real, c = task.x[idx], task.c[idx]  # (b, 8, S, S), (b, 8)
     b = len(idx)
@@ -296,16 +310,25 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
         counts = count_loss(fake.float(), cond, m.height, m.width)
         loss_g = loss_g + t.count_weight * counts
         out["count_error"] = counts.detach()
-    if t.place_weight > 0:
+    if t.place_weight > 0 or t.request_weight > 0:
         m = cfg.model
         assert cond is not None and m.height is not None and m.width is not None
-        h = max(1, b // 2)  # the first half's latents and counts, on cells drawn anywhere
-        asked = with_random_places(cond[:h], m.height, m.width, ctx.data_rng)
+        h = max(1, b // 2)  # the first half's latents, asked for what the set never holds
+        asked = cond[:h]
+        if t.request_weight > 0:  # enemy totals drawn from 0..REQUESTED_ENEMIES
+            asked = with_random_enemies(asked, m.height * m.width, REQUESTED_ENEMIES, ctx.data_rng)
+        if t.place_weight > 0:  # cells drawn anywhere inside
+            asked = with_random_places(asked, m.height, m.width, ctx.data_rng)
         with amp.autocast():
-            probs = G(z[:h], asked)  # (h, 8, S, S) softmax
-        placed = place_loss(probs.float(), asked[:, -PLACE_DIM:], m.height, m.width)
-        loss_g = loss_g + t.place_weight * placed
-        out["place_loss"] = placed.detach()
+            probs = G(z[:h], asked).float()  # (h, 8, S, S) softmax
+        if t.place_weight > 0:
+            placed = place_loss(probs, asked[:, -PLACE_DIM:], m.height, m.width)
+            loss_g = loss_g + t.place_weight * placed
+            out["place_loss"] = placed.detach()
+        if t.request_weight > 0:  # exact counts forward, softmax gradients (straight-through)
+            requested = count_loss(straight_through(probs), asked[:, :8], m.height, m.width)
+            loss_g = loss_g + t.request_weight * requested
+            out["request_error"] = requested.detach()
     if t.mode_seeking > 0:
         h = max(1, b // 2)  # a second latent for the first half's conditions
         z2 = torch.randn(h, cfg.model.z_dim, generator=ctx.noise, device=ctx.device)
@@ -382,8 +405,11 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
     if len(state.levels) >= b.max_size:
         return []
     assert m.height is not None and m.width is not None
-    pick = torch.randint(0, len(state.levels), (b.samples,), generator=state.bootstrap_rng)
+    pick = torch.randint(0, len(state.c), (b.samples,), generator=state.bootstrap_rng)
     cond = state.c[pick.to(state.c.device)] if m.conditional else None
+    if state.cfg.train.request_weight > 0:  # and for enemy totals the set may lack (ours)
+        assert cond is not None
+        cond = with_random_enemies(cond, m.height * m.width, REQUESTED_ENEMIES, state.bootstrap_rng)
     if m.condition_places:  # proposals ask for cells anywhere inside: exploration (ours)
         assert cond is not None
         cond = with_random_places(cond, m.height, m.width, state.bootstrap_rng)
@@ -394,20 +420,23 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
     added = []
     pool = state.levels
     placed = {t: (pool == t).sum(axis=0) for t in PLACED}  # (H, W) levels with t per cell
+    mirror = state.cfg.train.mirror
+    near = with_mirrors(pool) if mirror else pool  # what a new level must be far from
     for level in candidates:
         if len(pool) >= b.max_size:
             continue
         result = check_playable(level)
         if not result.playable or (result.length or 0) < b.min_solution:
             continue
-        if hamming_to_nearest(level[None], pool)[0] < b.min_distance:
-            continue  # a copy, or too close to a level the set already has
+        if hamming_to_nearest(level[None], near)[0] < b.min_distance:
+            continue  # a copy, or too close to a level the set already has (or its mirror)
         limit = b.max_cell_share * max(len(pool) + 1, CAP_MIN_SET)
         if b.max_cell_share and any((placed[t][level == t] + 1).max() > limit for t in PLACED):
             continue  # its avatar, key or door sits where too many levels have theirs
         for t in PLACED:
             placed[t] = placed[t] + (level == t)
         pool = np.concatenate([pool, level[None]])
+        near = np.concatenate([near, with_mirrors(level[None]) if mirror else level[None]])
         added.append(level)
     if added:
         state.levels = pool
