@@ -129,6 +129,27 @@ ARMS: dict[str, Arm] = {
         },
         bootstrap={"min_distance": None},
     ),
+    "default+places+loss+ms+mirror+request+wall": Arm(
+        preset="default",
+        model={"condition_places": True, "wall_border": True},
+        train={
+            "place_weight": None,
+            "mode_seeking": None,
+            "mirror": True,
+            "request_weight": None,
+        },
+    ),
+    "default+places+loss+ms+mirror+request+far+wall": Arm(
+        preset="default",
+        model={"condition_places": True, "wall_border": True},
+        train={
+            "place_weight": None,
+            "mode_seeking": None,
+            "mirror": True,
+            "request_weight": None,
+        },
+        bootstrap={"min_distance": None},
+    ),
     "paper": Arm(),
     "paper-dcgan": Arm(model=PAPER["dcgan"]),
 }

@@ -90,6 +90,11 @@ class ModelConfig:
     for cells drawn uniformly over the level's inside (not its border), so that accepted
     levels spread the set's placements; ``generate`` and ``eval`` ask for the placements of
     random training-set levels (see :mod:`sagan.levels.conditions`)."""
+    wall_border: bool = False
+    """Our addition (off, as in the paper): G makes the level's border rows and columns wall
+    outright, with no gradient there, and generates only the inside. Every Zelda level is
+    walled in, so the paper's G must learn a constant; an open border cell makes a level
+    unplayable. Needs starting levels that are all walled in."""
     height: int | None = field(default=None, metadata={"cli": False})
     """Level rows, from the data."""
     width: int | None = field(default=None, metadata={"cli": False})
@@ -251,7 +256,7 @@ class BootstrapConfig:
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     "paper": {
-        "model": dict.fromkeys(CONDITION_ADDITIONS, False),
+        "model": {**dict.fromkeys(CONDITION_ADDITIONS, False), "wall_border": False},
         "train": {
             "count_weight": 0.0,
             "place_weight": 0.0,

@@ -40,6 +40,7 @@ from torch import nn
 from sagan.levels.conditions import PLACED, place_maps
 from sagan.levels.config import PLACE_DIM, ModelConfig
 from sagan.levels.encoding import NUM_TILES
+from sagan.levels.tiles import WALL
 from sagan.nn import (
     SelfAttention2d,
     VectorConditionalBatchNorm2d,
@@ -148,6 +149,14 @@ class LevelGenerator(nn.Module):
         self.places_in = sn_conv2d(places, cfg.ch, 1) if places else None
         width = cfg.ch + (cfg.embed if cfg.conditional else 0) + places
         self.out = sn_conv_transpose2d(width, NUM_TILES, 1)
+        # wall_border: True on every canvas cell outside the level's inside (its border
+        # rows and columns and the padding), which G then always makes wall; not saved
+        frame = None
+        if cfg.wall_border:
+            assert cfg.height is not None and cfg.width is not None
+            frame = torch.ones(1, 1, canvas, canvas, dtype=torch.bool)
+            frame[:, :, 1 : cfg.height - 1, 1 : cfg.width - 1] = False
+        self.register_buffer("frame", frame, persistent=False)
 
     def _norm(self, width: int) -> nn.Module:
         if self.cfg.condition_norm:
@@ -187,6 +196,10 @@ class LevelGenerator(nn.Module):
         if maps is not None:
             h = torch.cat([h, maps], dim=1)  # (B, ch + embed + 3, S, S)
         probs = torch.softmax(self.out(h), dim=1)  # (B, 8, S, S)
+        if self.frame is not None:  # the border and padding: wall, with no gradient
+            wall = torch.zeros_like(probs[:1, :, :1, :1])  # (1, 8, 1, 1)
+            wall[:, WALL] = 1.0
+            probs = torch.where(self.frame, wall, probs)
         return straight_through(probs) if hard else probs
 
 

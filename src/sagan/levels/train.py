@@ -43,7 +43,7 @@ from sagan.levels.networks import LevelDiscriminator, LevelGenerator, straight_t
 from sagan.levels.novelty import hamming_to_nearest
 from sagan.levels.playability import check_playable
 from sagan.levels.render import render_levels
-from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, KEY
+from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, KEY, WALL
 from sagan.losses import d_hinge, g_hinge
 from sagan.training import EMA, engine
 from sagan.training.device import module_device
@@ -165,6 +165,16 @@ class LevelTask(Task):
             return cfg, None
         named = load_levels(cfg.levels)
         levels = np.stack([lv for _, lv in named])  # (N, H, W)
+        if cfg.model.wall_border:
+            border = np.ones(levels.shape[1:], dtype=bool)
+            border[1:-1, 1:-1] = False
+            open_at = [name for (name, _), lv in zip(named, levels, strict=True)
+                       if (lv[border] != WALL).any()]  # fmt: skip
+            if open_at:
+                raise SaganError(
+                    f"--wall-border: {open_at[0]} (and {len(open_at) - 1} more) has a border "
+                    "cell that is not wall; G could not make such levels: use --no-wall-border"
+                )
         model = dataclasses.replace(cfg.model, height=levels.shape[1], width=levels.shape[2])
         return dataclasses.replace(cfg, model=model), levels
 
