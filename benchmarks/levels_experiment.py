@@ -8,7 +8,9 @@ embedding) and CESAGAN with our auxiliary count loss (``cesagan+count``, weight
 (the paper's count), scored by :func:`sagan.levels.evaluate.evaluate_levels`. Prints a
 Markdown table of mean ± std over seeds, and the training set's size over time.
 
-Finished runs are recorded in ``OUT/results.jsonl`` and skipped when the script runs again.
+Finished runs are recorded in ``OUT/results.jsonl`` and skipped when the script runs again. A
+run folder already in OUT without a record (e.g. a 4,000-step run copied there) is continued
+up to ``--steps`` (its settings are its own) and then evaluated.
 
     python benchmarks/levels_experiment.py --out runs/levels-exp
     python benchmarks/levels_experiment.py --out /tmp/lx --steps 20 --seeds 1 --n 200  # smoke
@@ -150,6 +152,18 @@ ARMS: dict[str, Arm] = {
         },
         bootstrap={"min_distance": None},
     ),
+    "default+places+loss+ms+mirror+request+far+wall+count": Arm(
+        preset="default",
+        model={"condition_places": True, "wall_border": True},
+        train={
+            "place_weight": None,
+            "mode_seeking": None,
+            "mirror": True,
+            "request_weight": None,
+            "count_weight": None,
+        },
+        bootstrap={"min_distance": None},
+    ),
     "paper": Arm(),
     "paper-dcgan": Arm(model=PAPER["dcgan"]),
 }
@@ -200,7 +214,10 @@ def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> di
     })  # fmt: skip
     name = f"{variant}-{'boot' if boot else 'noboot'}-s{seed}"
     start = time.perf_counter()
-    run = train_levels(cfg, out=args.out / name, progress=False)
+    if (args.out / name / "config.yaml").is_file():  # a shorter run copied here: continue it
+        run = train_levels(resume=args.out / name, steps=args.steps, progress=False)
+    else:
+        run = train_levels(cfg, out=args.out / name, progress=False)
     train_s = time.perf_counter() - start
     gan = load_level_gan(run)
     start = time.perf_counter()
@@ -217,6 +234,7 @@ def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> di
         "steps": args.steps,
         "count_weight": cfg.train.count_weight,
         "min_solution": cfg.bootstrap.min_solution,
+        "config": cfg.to_dict(),
         "values": values,
         "growth": growth,
     }

@@ -30,7 +30,11 @@ def test_g_makes_the_border_wall_and_learns_only_the_inside() -> None:
     torch.manual_seed(0)
     c = torch.rand(6, 8)
     for on in (False, True):
-        G = LevelGenerator(ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13, wall_border=on))
+        G = LevelGenerator(
+            ModelConfig(
+                ch=8, z_dim=8, embed=4, height=9, width=13, condition_places=False, wall_border=on
+            )
+        )
         with torch.no_grad():
             G.out.bias[WALL] -= 5.0  # a G that would rather not make walls
         probs = G(torch.randn(6, 8), c)

@@ -36,8 +36,16 @@ LEVELS = np.stack([lv for _, lv in load_levels()])  # (8, 9, 13)
 
 def tiny(steps: int = 4, **bootstrap_kw: object) -> LevelRunConfig:
     return LevelRunConfig(
-        model=ModelConfig(ch=8, z_dim=8, embed=4),
-        train=TrainConfig(batch_size=4, steps=steps, save_every=2, sample_every=2, log_every=1),
+        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4),
+        train=TrainConfig(
+            batch_size=4,
+            steps=steps,
+            save_every=2,
+            sample_every=2,
+            log_every=1,
+            mirror=False,
+            eval_every=0,
+        ),
         bootstrap=BootstrapConfig(**{"every": 2, "samples": 4, **bootstrap_kw}),  # type: ignore[arg-type]
     )
 
@@ -49,7 +57,7 @@ def tiny(steps: int = 4, **bootstrap_kw: object) -> LevelRunConfig:
     ("attention", "conditional"), [(True, True), (True, False), (False, False)]
 )
 def test_network_shapes_and_the_papers_layers(attention: bool, conditional: bool) -> None:
-    cfg = ModelConfig(
+    cfg = ModelConfig(condition_places=False,
         ch=8, z_dim=8, embed=4, attention=attention, conditional=conditional, height=9, width=13,
         condition_counts=False, condition_norm=False,  # the paper's model
     )  # fmt: skip
@@ -77,7 +85,7 @@ def test_network_shapes_and_the_papers_layers(attention: bool, conditional: bool
 
 def test_hard_output_is_one_hot_with_softmax_gradients() -> None:
     torch.manual_seed(0)
-    cfg = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
+    cfg = ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
     G = LevelGenerator(cfg)
     z, c = torch.randn(2, 8), torch.rand(2, 8)
     hard = G(z, c, hard=True)
@@ -108,7 +116,7 @@ def test_count_loss_is_the_mean_tile_count_error_and_reaches_g() -> None:
     # 2 levels x 6 counted tiles (avatar, key, door, three enemies)
     assert float(count_loss(x, off, 9, 13)) == pytest.approx((3 + 2) / 12)
     # through the straight-through one-hots, the loss moves every layer of G
-    cfg = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
+    cfg = ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
     G = LevelGenerator(cfg)
     count_loss(
         G(torch.randn(4, 8), exact.repeat(2, 1), hard=True), exact.repeat(2, 1), 9, 13
@@ -119,7 +127,7 @@ def test_count_loss_is_the_mean_tile_count_error_and_reaches_g() -> None:
 def test_count_weight_trains_and_needs_a_conditional_model() -> None:
     base = tiny()
     cfg = LevelRunConfig(
-        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13),
+        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13),
         train=TrainConfig(batch_size=4, count_weight=0.5),
         bootstrap=base.bootstrap,
     )
@@ -131,7 +139,12 @@ def test_count_weight_trains_and_needs_a_conditional_model() -> None:
     assert "count_error" not in plain
     with pytest.raises(SaganError, match="needs a conditional model"):
         LevelRunConfig(
-            model=ModelConfig(conditional=False, condition_counts=False, condition_norm=False),
+            model=ModelConfig(
+                condition_places=False,
+                conditional=False,
+                condition_counts=False,
+                condition_norm=False,
+            ),
             train=TrainConfig(count_weight=1.0),
         )
     with pytest.raises(SaganError, match="count_weight"):
@@ -147,14 +160,25 @@ def test_count_weight_trains_and_needs_a_conditional_model() -> None:
     assert all(float(p.grad.abs().sum()) > 0 for p in G.condition_in.parameters())
     with pytest.raises(SaganError, match="condition_input needs a conditional model"):
         ModelConfig(
-            conditional=False, condition_input=True, condition_counts=False, condition_norm=False
+            condition_places=False,
+            conditional=False,
+            condition_input=True,
+            condition_counts=False,
+            condition_norm=False,
         )
 
 
 def test_condition_norm_lets_every_layer_of_g_see_the_condition() -> None:
     torch.manual_seed(0)
     plain = ModelConfig(
-        ch=8, z_dim=8, embed=4, height=9, width=13, condition_norm=False, condition_counts=False
+        condition_places=False,
+        ch=8,
+        z_dim=8,
+        embed=4,
+        height=9,
+        width=13,
+        condition_norm=False,
+        condition_counts=False,
     )
     cfg = dataclasses.replace(plain, condition_norm=True, condition_counts=True)
     G = LevelGenerator(cfg)
@@ -192,7 +216,9 @@ def test_condition_norm_lets_every_layer_of_g_see_the_condition() -> None:
     torch.testing.assert_close(same[0], other[0])
     assert not torch.allclose(same[1], other[1])
     with pytest.raises(SaganError, match="condition_norm needs a conditional model"):
-        ModelConfig(conditional=False, condition_norm=True, condition_counts=False)
+        ModelConfig(
+            condition_places=False, conditional=False, condition_norm=True, condition_counts=False
+        )
 
 
 def test_condition_counts_give_the_embedding_a_usable_signal() -> None:
@@ -203,7 +229,7 @@ def test_condition_counts_give_the_embedding_a_usable_signal() -> None:
     shares = torch.from_numpy(condition_vectors(LEVELS[:1]))  # (1, 8)
     more = shares.clone()
     more[0, ENEMIES[0]] += 1 / 117
-    plain = ModelConfig(height=9, width=13, condition_counts=False)
+    plain = ModelConfig(condition_places=False, height=9, width=13, condition_counts=False)
     counts = dataclasses.replace(plain, condition_counts=True)
     d_plain = (_condition_features(plain, more) - _condition_features(plain, shares)).norm()
     d_counts = (_condition_features(counts, more) - _condition_features(counts, shares)).norm()
@@ -213,7 +239,7 @@ def test_condition_counts_give_the_embedding_a_usable_signal() -> None:
     G = LevelGenerator(counts)
     assert G(torch.randn(2, 32), shares.repeat(2, 1)).shape == (2, 8, 16, 16)
     with pytest.raises(SaganError, match="condition_counts needs a conditional model"):
-        ModelConfig(conditional=False, condition_counts=True)
+        ModelConfig(condition_places=False, conditional=False, condition_counts=True)
 
 
 def test_conditions_and_requests() -> None:
@@ -257,7 +283,7 @@ class _Replay(nn.Module):
 def test_bootstrap_accepts_playable_novel_levels_once(tmp_path: Path) -> None:
     cfg = tiny(min_distance=3)
     cfg = LevelRunConfig(
-        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13),
+        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13),
         train=cfg.train,
         bootstrap=cfg.bootstrap,
     )
@@ -284,7 +310,7 @@ def test_bootstrap_min_solution_keeps_out_levels_solved_in_a_few_moves() -> None
     quick, slow = LEVELS[4], LEVELS[2]  # solved in 21 and 23 moves
     lengths = [check_playable(lv).length for lv in (quick, slow)]
     assert lengths == [21, 23]
-    model = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
+    model = ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
     for min_solution, joined in ((0, 2), (22, 1), (24, 0)):
         cfg = LevelRunConfig(
             model=model, bootstrap=BootstrapConfig(samples=2, min_solution=min_solution)
@@ -310,7 +336,7 @@ def test_bootstrap_cell_cap_keeps_one_layout_from_taking_over() -> None:
         for rr, cc in np.argwhere(v == FLOOR)[k * 6 : k * 6 + 6]:
             v[rr, cc] = TILES.index("1")
         same.append(v)
-    model = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
+    model = ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
     joined = {}
     for share in (0.0, 0.1):
         cfg = LevelRunConfig(
@@ -440,6 +466,7 @@ def test_cli_conditioning_flags_reach_the_run_and_resume_keeps_them(
 
     run = tmp_path / "run"
     args = ["--steps", "2", "--batch-size", "4", "--ch", "8", "--z-dim", "8", "--no-progress"]
+    args += ["--eval-every", "0"]  # no best.pt: generate says nothing about which checkpoint
     flags = ["--condition-norm", "--condition-counts", "--count-weight", "0.1"]
     assert main(["levels", "train", "--out", str(run), *args, *flags]) == 0
     written = yaml.safe_load((run / "config.yaml").read_text())
@@ -473,7 +500,9 @@ def test_generate_and_test_keeps_only_levels_that_pass() -> None:
     from sagan.levels.conditions import matches_request
     from sagan.levels.evaluate import LevelGAN
 
-    cfg = LevelRunConfig(model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13))
+    cfg = LevelRunConfig(
+        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
+    )
     broken = LEVELS[1].copy()
     broken[broken == TILES.index("A")] = FLOOR  # no avatar
     pool = np.stack([LEVELS[0], broken, LEVELS[0], LEVELS[2], LEVELS[3]])
@@ -506,6 +535,7 @@ def test_evaluate_counts_playable_unique_and_novel() -> None:
 
     cfg = LevelRunConfig(
         model=ModelConfig(
+            condition_places=False,
             ch=8,
             z_dim=8,
             embed=4,
@@ -531,15 +561,17 @@ def test_evaluate_counts_playable_unique_and_novel() -> None:
 def test_configs_of_older_runs_still_load() -> None:
     """Runs written before the shared engine lack its settings (eval_every, device, ...) and
     may carry ``train.device: cpu`` (once a dead setting, now a real one)."""
+    from sagan.levels.config import upgrade_config
+
     old = LevelRunConfig().to_dict()
     for key in ("eval_every", "eval_n", "max_bad_steps", "precision", "compile"):
         del old["train"][key]
     old["train"]["device"] = "cpu"
-    cfg = LevelRunConfig.from_dict(old)
+    cfg = LevelRunConfig.from_dict(upgrade_config(old))
     assert cfg.train.device == "cpu" and cfg.train.eval_every == 0
     old["train"]["device"] = "tpu"
     with pytest.raises(SaganError, match=r"train\.device"):
-        LevelRunConfig.from_dict(old)
+        LevelRunConfig.from_dict(upgrade_config(old))
 
 
 def test_presets_sit_under_explicit_settings_and_old_configs_keep_theirs(
@@ -562,6 +594,17 @@ def test_presets_sit_under_explicit_settings_and_old_configs_keep_theirs(
     up = LevelRunConfig.from_dict(upgrade_config(old))
     assert up.preset == "none" and up.train.ema and up.bootstrap.max_cell_share == 0.0
     assert up.model == paper.model and up.bootstrap.min_solution == 0
+    # a 0.3 config (presets, but none of the 0.4 settings): those load off, whatever the
+    # defaults are now
+    recent = LevelRunConfig().to_dict()
+    del recent["model"]["wall_border"], recent["train"]["mirror"]
+    del recent["train"]["request_weight"]
+    recent["train"]["steps"] = 7
+    up = LevelRunConfig.from_dict(
+        upgrade_config({**recent, "model": {**recent["model"]}, "train": {**recent["train"]}})
+    )
+    assert not up.model.wall_border and not up.train.mirror and up.train.request_weight == 0
+    assert up.train.steps == 7 and up.preset == "default"
     capsys.readouterr()
     assert main(["levels", "train", "--preset", "best", "--steps", "1"]) == 2
     assert "preset" in capsys.readouterr().err
@@ -581,13 +624,18 @@ def test_minibatch_std_sees_near_copies_and_never_mixes_reals_with_fakes() -> No
     with pytest.raises(ValueError, match="does not divide"):
         minibatch_std(torch.randn(6, 3, 4, 4), 4)
     cfg = LevelRunConfig(
-        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13, minibatch_std=2),
+        model=ModelConfig(
+            condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13, minibatch_std=2
+        ),
         train=TrainConfig(batch_size=4),
     )
     losses = train_step(build_state(cfg, LEVELS))
     assert all(torch.isfinite(v) for v in losses.values())
     with pytest.raises(SaganError, match="minibatch_std 3"):
-        LevelRunConfig(model=ModelConfig(minibatch_std=3), train=TrainConfig(batch_size=32))
+        LevelRunConfig(
+            model=ModelConfig(condition_places=False, minibatch_std=3),
+            train=TrainConfig(batch_size=32),
+        )
 
 
 def test_mode_seeking_rewards_latents_that_make_different_levels() -> None:
@@ -599,7 +647,7 @@ def test_mode_seeking_rewards_latents_that_make_different_levels() -> None:
     assert float(mode_seeking_loss(same, same, z1, z2)) == pytest.approx(1e5)  # collapsed
     assert float(mode_seeking_loss(same, other, z1, z2)) < 100
     cfg = LevelRunConfig(
-        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13),
+        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13),
         train=TrainConfig(batch_size=4, mode_seeking=1.0),
     )
     losses = train_step(build_state(cfg, LEVELS))

@@ -44,7 +44,9 @@ def test_the_condition_carries_the_length_and_the_networks_take_it() -> None:
     assert c.shape == (3, 9)
     np.testing.assert_allclose(c[:, 8] * 117, lengths, rtol=1e-6)
     np.testing.assert_array_equal(c[:, :8], condition_vectors(LEVELS[:3]))
-    cfg = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13, condition_length=True)
+    cfg = ModelConfig(
+        condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13, condition_length=True
+    )
     assert cfg.condition_dim == 9
     G, D = LevelGenerator(cfg), LevelDiscriminator(cfg)
     ct = torch.from_numpy(c)
@@ -56,7 +58,11 @@ def test_the_condition_carries_the_length_and_the_networks_take_it() -> None:
     assert not torch.allclose(G(torch.zeros(3, 8), ct), G(torch.zeros(3, 8), longer))
     with pytest.raises(SaganError, match="condition_length needs a conditional model"):
         ModelConfig(
-            conditional=False, condition_length=True, condition_counts=False, condition_norm=False
+            condition_places=False,
+            conditional=False,
+            condition_length=True,
+            condition_counts=False,
+            condition_norm=False,
         )
 
 
@@ -79,7 +85,15 @@ def test_generate_asks_for_the_length_and_filters_by_it() -> None:
     quick, slow = LEVELS[4], LEVELS[2]  # 21 and 23 moves
     assert [solution_length(quick), solution_length(slow)] == [21, 23]
     cfg = LevelRunConfig(
-        model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13, condition_length=True)
+        model=ModelConfig(
+            condition_places=False,
+            ch=8,
+            z_dim=8,
+            embed=4,
+            height=9,
+            width=13,
+            condition_length=True,
+        )
     )
     G = _Recorder(np.stack([quick, slow]))
     gan = LevelGAN(G, cfg, LEVELS[:5], LEVELS[:5], 0)
@@ -91,7 +105,9 @@ def test_generate_asks_for_the_length_and_filters_by_it() -> None:
     assert got <= set(gan.original_lengths.tolist())
     kept, tried = gan.generate_passing(3, as_asked=True, length=(22, 25), batch=4)
     assert all(solution_length(lv) == 23 for lv in kept) and tried >= 5
-    plain = LevelRunConfig(model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13))
+    plain = LevelRunConfig(
+        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
+    )
     other = LevelGAN(_Recorder(np.stack([quick, slow])), plain, LEVELS[:5], LEVELS[:5], 0)
     kept, _ = other.generate_passing(2, as_asked=True, length=(20, 21), batch=4)
     assert all(solution_length(lv) == 21 for lv in kept)  # filtered, though not asked
@@ -100,7 +116,9 @@ def test_generate_asks_for_the_length_and_filters_by_it() -> None:
 def test_training_with_the_length_condition_resumes_exactly(tmp_path: Path) -> None:
     def cfg(steps: int) -> LevelRunConfig:
         return LevelRunConfig(
-            model=ModelConfig(ch=8, z_dim=8, embed=4, condition_length=True),
+            model=ModelConfig(
+                condition_places=False, ch=8, z_dim=8, embed=4, condition_length=True
+            ),
             train=TrainConfig(batch_size=4, steps=steps, save_every=2, log_every=1),
             bootstrap=BootstrapConfig(every=1, samples=4, min_solution=0),
         )
@@ -115,7 +133,8 @@ def test_training_with_the_length_condition_resumes_exactly(tmp_path: Path) -> N
     one = cfg(1)
     one = dataclasses.replace(one, model=dataclasses.replace(one.model, height=9, width=13))
     state = build_state(one, LEVELS[:2])
-    assert state.c.shape == (2, 9) and len(state.lengths) == 2
+    assert state.c.shape == (8, 9) and len(state.lengths) == 2  # two levels, four ways each
+    assert torch.equal(state.c[:2, 8], state.c[2:4, 8])  # a mirror image: the same length
     state.emas["G"].shadow = _Recorder(LEVELS[2:4])
     added = bootstrap(state, None)
     assert len(state.lengths) == len(state.levels) == 2 + len(added)
@@ -141,7 +160,9 @@ def test_length_as_asked_counts_levels_solved_within_two_moves() -> None:
     from sagan.levels.evaluate import _length_as_asked
 
     quick = LEVELS[4]  # 21 moves
-    cfg = LevelRunConfig(model=ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13))
+    cfg = LevelRunConfig(
+        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
+    )
     near = LevelGAN(_Recorder(quick[None]), cfg, LEVELS[2:3], LEVELS[2:3], 0)  # asks 21..25
     assert _length_as_asked(near, 40, 0) == {"length_as_asked": 100.0}
     broken = quick.copy()

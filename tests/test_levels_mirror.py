@@ -115,11 +115,12 @@ def test_request_weight_asks_for_enemy_totals_and_its_loss_pushes_the_right_way(
     state = build_state(cfg, LEVELS)
     out = train_step(state)
     assert out["request_error"] > 0 and torch.isfinite(out["request_error"])
-    with pytest.raises(SaganError, match="request_weight needs a conditional model"):
-        LevelRunConfig(
-            model=ModelConfig(conditional=False, condition_counts=False, condition_norm=False),
-            train=TrainConfig(request_weight=1.0),
-        )
+    plain = ModelConfig(
+        ch=8, z_dim=8, embed=4, height=9, width=13, conditional=False, condition_counts=False,
+        condition_norm=False, condition_places=False,
+    )  # fmt: skip
+    unconditional = build_state(LevelRunConfig(model=plain, train=cfg.train), LEVELS)
+    assert "request_error" not in train_step(unconditional)  # nothing to ask it for
     with pytest.raises(SaganError, match=r"train\.request_weight"):
         TrainConfig(request_weight=-1.0)
     paper = LevelRunConfig.from_dict({"preset": "paper", "train": {}})

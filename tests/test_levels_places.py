@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,13 @@ from sagan.levels.conditions import (
     places_as_asked,
     random_places,
 )
-from sagan.levels.config import PLACE_DIM, BootstrapConfig, LevelRunConfig, ModelConfig
+from sagan.levels.config import (
+    PLACE_DIM,
+    BootstrapConfig,
+    LevelRunConfig,
+    ModelConfig,
+    TrainConfig,
+)
 from sagan.levels.data import load_levels
 from sagan.levels.encoding import encode
 from sagan.levels.evaluate import LevelGAN, evaluate_levels, load_level_gan
@@ -107,7 +114,9 @@ class _Spy(nn.Module):
 
 
 def test_bootstrap_proposals_ask_for_cells_anywhere_inside() -> None:
-    cfg = LevelRunConfig(model=MODEL, bootstrap=BootstrapConfig(samples=64))
+    cfg = LevelRunConfig(
+        model=MODEL, train=TrainConfig(request_weight=0.0), bootstrap=BootstrapConfig(samples=64)
+    )
     state = build_state(cfg, LEVELS[:2])
     spy = _Spy(LEVELS[5])
     state.emas["G"].shadow = spy
@@ -188,13 +197,13 @@ def test_place_loss_is_zero_on_the_asked_cells_and_teaches_g_any_cell() -> None:
     assert places_as_asked(made, c[:, 8:].numpy()).mean() > 0.5
 
 
-def test_place_weight_trains_and_needs_condition_places() -> None:
-    from sagan.levels.config import TrainConfig
+def test_place_weight_trains_and_acts_only_with_condition_places() -> None:
     from sagan.levels.train import train_step
 
     cfg = LevelRunConfig(model=MODEL, train=TrainConfig(batch_size=4, place_weight=1.0))
     state = build_state(cfg, LEVELS[:3])
     out = train_step(state)
     assert out["place_loss"] > 0 and torch.isfinite(out["place_loss"])
-    with pytest.raises(SaganError, match=r"place_weight needs model\.condition_places"):
-        LevelRunConfig(train=TrainConfig(place_weight=1.0))
+    plain = dataclasses.replace(MODEL, condition_places=False)  # --no-condition-places alone
+    state = build_state(LevelRunConfig(model=plain, train=cfg.train), LEVELS[:3])
+    assert "place_loss" not in train_step(state)

@@ -84,16 +84,16 @@ class ModelConfig:
     """Our addition (off by default): the condition also holds the level's shortest solution
     (moves), so that ``generate --condition length=20..30`` asks G for it; without it a
     length request only filters (generate and test)."""
-    condition_places: bool = False
-    """Our addition (off by default): the condition also holds the cells of the avatar, the
-    key and the door, which G and D see as three maps of the canvas. Bootstrap proposals ask
-    for cells drawn uniformly over the level's inside (not its border), so that accepted
-    levels spread the set's placements; ``generate`` and ``eval`` ask for the placements of
+    condition_places: bool = True
+    """Our addition (on by default; off in ``--preset paper``): the condition also holds the cells
+    of the avatar, the key and the door, which G and D see as three maps of the canvas. Bootstrap
+    proposals ask for cells drawn uniformly over the level's inside (not its border), so that
+    accepted levels spread the set's placements; ``generate`` and ``eval`` ask for the placements of
     random training-set levels (see :mod:`sagan.levels.conditions`)."""
-    wall_border: bool = False
-    """Our addition (off, as in the paper): G makes the level's border rows and columns wall
-    outright, with no gradient there, and generates only the inside. Every Zelda level is
-    walled in, so the paper's G must learn a constant; an open border cell makes a level
+    wall_border: bool = True
+    """Our addition (on by default; off in ``--preset paper``): G makes the level's border rows and
+    columns wall outright, with no gradient there, and generates only the inside. Every Zelda level
+    is walled in, so the paper's G must learn a constant; an open border cell makes a level
     unplayable. Needs starting levels that are all walled in."""
     height: int | None = field(default=None, metadata={"cli": False})
     """Level rows, from the data."""
@@ -144,8 +144,9 @@ class TrainConfig(EngineConfig):
 
     batch_size: int = 32
     """The global batch of training levels (drawn with replacement)."""
-    steps: int = 3000
-    """Total iterations of the run (a resumed run continues up to this)."""
+    steps: int = 4000
+    """Total iterations of the run (a resumed run continues up to this); our choice, as
+    measured."""
     save_every: int = 500
     """Steps between checkpoints (and one at the end)."""
     sample_every: int = 500
@@ -154,7 +155,7 @@ class TrainConfig(EngineConfig):
     """Steps between lines of stats.jsonl (and whenever bootstrapping adds levels)."""
     keep_checkpoints: int = 2
     """Newest ckpt-*.pt files kept (best.pt is kept apart)."""
-    eval_every: int = 0
+    eval_every: int = 500
     """Evaluate the EMA generator on eval_n levels every N steps and at the end (0 = never);
     best.pt keeps the checkpoint with the most distinct novel playable levels (at least 10
     tiles from the starting levels and from each other); generate and eval use it."""
@@ -172,36 +173,37 @@ class TrainConfig(EngineConfig):
     """Weight of an auxiliary loss on G, our addition to the paper (0: off, as in the paper):
     the mean absolute difference between the tile counts G makes and the counts its condition
     asks for (conditional models only; see :func:`sagan.levels.train.count_loss`)."""
-    mode_seeking: float = 0.0
-    """Weight of a mode-seeking term in G's loss, our addition (0: off, as in the paper; Mao
-    et al. 2019's MSGAN): 1 / (distance between two levels made from the same condition /
-    distance between their latents), so that different z give different levels (the first
-    distance is the share of differing tiles, so the term is tens for collapsed levels: keep
+    mode_seeking: float = 0.05
+    """Weight of a mode-seeking term in G's loss, our addition (0.05 by default; 0, off, in
+    ``--preset paper``; Mao et al. 2019's MSGAN): 1 / (distance between two levels made from the
+    same condition / distance between their latents), so that different z give different levels (the
+    first distance is the share of differing tiles, so the term is tens for collapsed levels: keep
     the weight small, e.g. 0.05; at 1 it drowned the adversarial loss)."""
-    place_weight: float = 0.0
-    """Weight of an auxiliary loss on G, our addition (0: off; needs ``condition_places``):
-    for half of each batch, G is also asked for avatar, key and door cells drawn uniformly
-    inside the level and pays a cross-entropy that wants each of those tiles on its cell and
-    nowhere else (:func:`sagan.levels.train.place_loss`), so that it learns to place them
-    on any cell, not only on the training set's. Measured on three runs so far
-    (``benchmarks/results/levels-places-2026-12-01.md``)."""
-    request_weight: float = 0.0
-    """Weight of an auxiliary loss on G, our addition (0: off, as in the paper; conditional
-    models only): for half of each batch, G is also asked for the training levels' counts
-    with the enemy total drawn uniformly from 0 to 5 (the requests ``sagan levels eval``
-    scores as ``enemies_as_asked``), and pays :func:`sagan.levels.train.count_loss`, the
-    mean absolute difference between the avatar, key, door and enemy counts it makes and
-    those asked. D never sees these levels. Bootstrap proposals are asked for such totals
-    too, so that playable levels with them can join the set (each with the counts it has).
-    Without it G is only ever asked for the training set's counts (3-4 enemies in the five
-    GVGAI levels)."""
-    mirror: bool = False
-    """Our addition (off, as in the paper): train on every level of the set and on its three
-    mirror images (left-right, top-bottom, both; :func:`sagan.levels.data.with_mirrors`),
-    which Zelda's rules play alike. Bootstrapping then also rejects a level that is near a
-    mirror image of a set level, and novelty (``eval``, best.pt) is measured against the
-    starting levels and their mirror images, so that a mirrored copy counts as no new
-    level."""
+    place_weight: float = 1.0
+    """Weight of an auxiliary loss on G, our addition (1 by default; 0, off, in ``--preset
+    paper``; used only with ``condition_places``): for half of each batch, G is also asked for
+    avatar, key and door cells drawn uniformly inside the level and pays a cross-entropy that
+    wants each of those tiles on its cell and nowhere else
+    (:func:`sagan.levels.train.place_loss`), so that it learns to place them on any cell, not
+    only on the training set's. Measured on three runs so far (``benchmarks/results/levels-
+    places-2026-12-01.md``)."""
+    request_weight: float = 1.0
+    """Weight of an auxiliary loss on G, our addition (1 by default; 0, off, in ``--preset
+    paper``; used only by conditional models): for half of each batch, G is also asked for the
+    training levels' counts with the enemy total drawn uniformly from 0 to 5 (the requests
+    ``sagan levels eval`` scores as ``enemies_as_asked``), and pays
+    :func:`sagan.levels.train.count_loss`, the mean absolute difference between the avatar, key,
+    door and enemy counts it makes and those asked. D never sees these levels. Bootstrap
+    proposals are asked for such totals too, so that playable levels with them can join the set
+    (each with the counts it has). Without it G is only ever asked for the training set's counts
+    (3-4 enemies in the five GVGAI levels)."""
+    mirror: bool = True
+    """Our addition (on by default; off in ``--preset paper``): train on every level of the set and
+    on its three mirror images (left-right, top-bottom, both;
+    :func:`sagan.levels.data.with_mirrors`), which Zelda's rules play alike. Bootstrapping then also
+    rejects a level that is near a mirror image of a set level, and novelty (``eval``, best.pt) is
+    measured against the starting levels and their mirror images, so that a mirrored copy counts as
+    no new level."""
     ema: bool = True
     """Our addition (on by default; off in ``--preset paper``): generate, bootstrap and
     evaluate with an exponential moving average of G's weights (decay 0.999) instead of G."""
@@ -229,8 +231,10 @@ class BootstrapConfig:
     """Steps between bootstrap rounds; 0 turns bootstrapping off."""
     samples: int = field(default=64, metadata={"flag": "--bootstrap-samples"})
     """Levels generated per bootstrap round."""
-    min_distance: int = 5
-    """Hamming distance (tiles) a playable level needs from every training level to join."""
+    min_distance: int = 10
+    """Hamming distance (tiles) a playable level needs from every training level to join (our
+    choice: 10 by default, 5 in ``--preset paper`` and before 0.4; the paper asks only for
+    levels that are new)."""
     max_size: int = field(default=5000, metadata={"flag": "--bootstrap-max-size"})
     """The training set stops growing at this size."""
     min_solution: int = 15
@@ -265,7 +269,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "mirror": False,
             "ema": False,
         },
-        "bootstrap": {"min_solution": 0, "max_cell_share": 0.0},
+        "bootstrap": {"min_solution": 0, "max_cell_share": 0.0, "min_distance": 5},
     },
     "none": {},
 }
@@ -281,8 +285,10 @@ class LevelRunConfig:
     """Everything a level run needs, as written to ``config.yaml``."""
 
     preset: str = "default"
-    """``default`` (our best: counts embedded, conditional BatchNorm, --min-solution 15, EMA)
-    or ``paper`` (Torrado et al.'s model); a config file and flags override it."""
+    """``default`` (our best: counts embedded, conditional BatchNorm, the avatar, key and door
+    cells asked for with the place loss, mirror images, a wall border, enemy requests, mode
+    seeking, --min-solution 15, --min-distance 10, EMA) or ``paper`` (Torrado et al.'s model);
+    a config file and flags override it."""
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
@@ -296,17 +302,11 @@ class LevelRunConfig:
                 f"model.minibatch_std {group}: the batch ({self.train.batch_size}) must divide "
                 "into groups of it, so that real and generated levels are never grouped together"
             )
-        if self.train.place_weight > 0 and not self.model.condition_places:
+        if self.train.count_weight > 0 and not self.model.conditional:
             raise SaganError(
-                "train.place_weight needs model.condition_places (--condition-places): a model "
-                "without cells in its condition is asked for none"
+                "train.count_weight needs a conditional model (--variant cesagan): an "
+                "unconditional generator is asked for no counts"
             )
-        for name in ("count_weight", "request_weight"):
-            if getattr(self.train, name) > 0 and not self.model.conditional:
-                raise SaganError(
-                    f"train.{name} needs a conditional model (--variant cesagan): an "
-                    "unconditional generator is asked for no counts"
-                )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LevelRunConfig:
@@ -321,11 +321,20 @@ class LevelRunConfig:
 
 
 def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A level config written before presets (0.2 and older) in today's terms: preset
-    ``none`` and the settings added since at the values those runs had (no cell cap, EMA on),
-    so that a resumed or reloaded run behaves as it did. Other configs are returned as they
-    are."""
+    """A level config in today's terms, so that a resumed or reloaded run behaves as it did:
+    one written before presets (0.2 and older) gets preset ``none`` and the settings added
+    since at the values those runs had (no cell cap, EMA on); any config without the
+    settings of :data:`ADDED_OFF` gets them off."""
     if "preset" in config:
-        return config
+        return merge(ADDED_OFF, config)  # settings added since it was written: off, as then
     old = {"preset": "none", "train": {"ema": True}, "bootstrap": {"max_cell_share": 0.0}}
-    return merge(old, config)
+    return merge(merge(ADDED_OFF, old), config)
+
+
+ADDED_OFF: dict[str, dict[str, Any]] = {
+    "model": {"wall_border": False},
+    "train": {"mirror": False, "request_weight": 0.0, "eval_every": 0},
+}
+"""Settings added since presets (0.3), at the values every earlier run had: a config that
+lacks them loads with them off, whatever today's defaults are (a config without
+``eval_every`` predates the engine's periodic evaluation)."""

@@ -320,22 +320,24 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
         counts = count_loss(fake.float(), cond, m.height, m.width)
         loss_g = loss_g + t.count_weight * counts
         out["count_error"] = counts.detach()
-    if t.place_weight > 0 or t.request_weight > 0:
+    places = t.place_weight > 0 and cfg.model.condition_places
+    requests = t.request_weight > 0 and cond is not None
+    if places or requests:
         m = cfg.model
         assert cond is not None and m.height is not None and m.width is not None
         h = max(1, b // 2)  # the first half's latents, asked for what the set never holds
         asked = cond[:h]
-        if t.request_weight > 0:  # enemy totals drawn from 0..REQUESTED_ENEMIES
+        if requests:  # enemy totals drawn from 0..REQUESTED_ENEMIES
             asked = with_random_enemies(asked, m.height * m.width, REQUESTED_ENEMIES, ctx.data_rng)
-        if t.place_weight > 0:  # cells drawn anywhere inside
+        if places:  # cells drawn anywhere inside
             asked = with_random_places(asked, m.height, m.width, ctx.data_rng)
         with amp.autocast():
             probs = G(z[:h], asked).float()  # (h, 8, S, S) softmax
-        if t.place_weight > 0:
+        if places:
             placed = place_loss(probs, asked[:, -PLACE_DIM:], m.height, m.width)
             loss_g = loss_g + t.place_weight * placed
             out["place_loss"] = placed.detach()
-        if t.request_weight > 0:  # exact counts forward, softmax gradients (straight-through)
+        if requests:  # exact counts forward, softmax gradients (straight-through)
             requested = count_loss(straight_through(probs), asked[:, :8], m.height, m.width)
             loss_g = loss_g + t.request_weight * requested
             out["request_error"] = requested.detach()
@@ -417,8 +419,7 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
     assert m.height is not None and m.width is not None
     pick = torch.randint(0, len(state.c), (b.samples,), generator=state.bootstrap_rng)
     cond = state.c[pick.to(state.c.device)] if m.conditional else None
-    if state.cfg.train.request_weight > 0:  # and for enemy totals the set may lack (ours)
-        assert cond is not None
+    if state.cfg.train.request_weight > 0 and cond is not None:  # enemy totals too (ours)
         cond = with_random_enemies(cond, m.height * m.width, REQUESTED_ENEMIES, state.bootstrap_rng)
     if m.condition_places:  # proposals ask for cells anywhere inside: exploration (ours)
         assert cond is not None
