@@ -28,7 +28,8 @@ APPS = {
     "levels": (
         ["levels", "train"],
         ["--batch-size", "4", "--ch", "8", "--z-dim", "8", "--embed", "4", "--device", "cpu",
-         "--bootstrap-every", "2", "--bootstrap-samples", "4", "--no-progress"],
+         "--bootstrap-every", "2", "--bootstrap-samples", "4", "--eval-every", "0",
+         "--no-progress"],
     ),
     "pose": (
         ["pose", "train"],

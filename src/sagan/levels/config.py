@@ -332,9 +332,15 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 ADDED_OFF: dict[str, dict[str, Any]] = {
-    "model": {"wall_border": False},
-    "train": {"mirror": False, "request_weight": 0.0, "eval_every": 0},
+    "model": {"wall_border": False, "condition_places": False},
+    "train": {
+        "mirror": False,
+        "request_weight": 0.0,
+        "place_weight": 0.0,
+        "mode_seeking": 0.0,
+        "eval_every": 0,
+    },
 }
-"""Settings added since presets (0.3), at the values every earlier run had: a config that
-lacks them loads with them off, whatever today's defaults are (a config without
-``eval_every`` predates the engine's periodic evaluation)."""
+"""Settings added after 0.1 that the default now turns on, at the values every run had
+before them: a config that lacks one loads with it off, whatever today's defaults are (a
+config without ``eval_every`` predates the engine's periodic evaluation)."""

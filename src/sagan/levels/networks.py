@@ -150,13 +150,13 @@ class LevelGenerator(nn.Module):
         width = cfg.ch + (cfg.embed if cfg.conditional else 0) + places
         self.out = sn_conv_transpose2d(width, NUM_TILES, 1)
         # wall_border: True on every canvas cell outside the level's inside (its border
-        # rows and columns and the padding), which G then always makes wall; not saved
-        frame = None
+        # rows and columns and the padding), which G then always makes wall; a plain
+        # attribute, not a buffer: not saved, not synchronised by DDP
+        self.frame: torch.Tensor | None = None
         if cfg.wall_border:
             assert cfg.height is not None and cfg.width is not None
-            frame = torch.ones(1, 1, canvas, canvas, dtype=torch.bool)
-            frame[:, :, 1 : cfg.height - 1, 1 : cfg.width - 1] = False
-        self.register_buffer("frame", frame, persistent=False)
+            self.frame = torch.ones(canvas, canvas, dtype=torch.bool)  # (S, S)
+            self.frame[1 : cfg.height - 1, 1 : cfg.width - 1] = False
 
     def _norm(self, width: int) -> nn.Module:
         if self.cfg.condition_norm:
@@ -199,7 +199,7 @@ class LevelGenerator(nn.Module):
         if self.frame is not None:  # the border and padding: wall, with no gradient
             wall = torch.zeros_like(probs[:1, :, :1, :1])  # (1, 8, 1, 1)
             wall[:, WALL] = 1.0
-            probs = torch.where(self.frame, wall, probs)
+            probs = torch.where(self.frame.to(probs.device), wall, probs)
         return straight_through(probs) if hard else probs
 
 
