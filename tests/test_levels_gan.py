@@ -585,6 +585,9 @@ def test_presets_sit_under_explicit_settings_and_old_configs_keep_theirs(
     paper = LevelRunConfig.from_dict({"preset": "paper", "model": {"condition_norm": True}})
     assert paper.model.condition_norm  # a setting given beside the preset wins
     assert not paper.model.condition_counts and paper.bootstrap.min_solution == 0
+    assert paper.train.eval_every == 0 and best.train.eval_every == 500  # the paper: last model
+    assert paper.bootstrap.min_distance == 5 and not paper.model.wall_border
+    assert not paper.train.mirror and paper.train.place_weight == paper.train.request_weight == 0
     assert LevelRunConfig.from_dict(paper.to_dict()) == paper  # round trip, preset recorded
     with pytest.raises(SaganError, match="preset"):
         LevelRunConfig.from_dict({"preset": "best"})

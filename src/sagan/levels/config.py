@@ -268,16 +268,18 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "mode_seeking": 0.0,
             "mirror": False,
             "ema": False,
+            "eval_every": 0,
         },
         "bootstrap": {"min_solution": 0, "max_cell_share": 0.0, "min_distance": 5},
     },
     "none": {},
 }
 """``--preset`` -> the settings it changes from the field defaults (a config file and flags
-override them). ``default`` is our best configuration; ``paper`` is Torrado et al.'s CESAGAN
-without our additions (straight-through one-hots stay: the paper's soft outputs do not train
-here, see the README); ``none`` marks runs written before presets (0.2 and older), whose
-configs hold every setting."""
+override them). ``paper`` keeps no ``best.pt`` (the paper evaluates its final model; on a
+collapsing model our criterion picks an early, noisy checkpoint). ``default`` is our best
+configuration; ``paper`` is Torrado et al.'s CESAGAN without our additions (straight-through
+one-hots stay: the paper's soft outputs do not train here, see the README); ``none`` marks runs
+written before presets (0.2 and older), whose configs hold every setting."""
 
 
 @dataclass(frozen=True)
