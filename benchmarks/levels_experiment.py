@@ -53,6 +53,36 @@ class Arm:
 
 EMA = {"ema": True}
 COND = {"condition_counts": True, "condition_norm": True}
+
+
+def _with(
+    arm: Arm,
+    model: dict[str, object] | None = None,
+    train: dict[str, object] | None = None,
+    bootstrap: dict[str, object] | None = None,
+) -> Arm:
+    """``arm`` with more overrides."""
+    return Arm(
+        model={**arm.model, **(model or {})},
+        train={**arm.train, **(train or {})},
+        bootstrap={**arm.bootstrap, **(bootstrap or {})},
+        preset=arm.preset,
+    )
+
+
+V03 = Arm(
+    preset="default",
+    model={"condition_places": False, "wall_border": False},
+    train={"place_weight": 0.0, "mode_seeking": 0.0, "mirror": False, "request_weight": 0.0},
+    bootstrap={"min_distance": 5},
+)
+"""The 0.3 default preset (counts, conditional BatchNorm, min solution 15, EMA), pinned so
+that the arms built on it keep the settings they were recorded with."""
+PLACES = {"condition_places": True}
+PLACES_MS = _with(V03, model=PLACES, train={"place_weight": None, "mode_seeking": None})
+MIRROR_REQUEST = {"mirror": True, "request_weight": None}
+WALL = {"wall_border": True}
+FAR = {"min_distance": None}
 ARMS: dict[str, Arm] = {
     "dcgan": Arm(model=PAPER["dcgan"], train=EMA),
     "sagan": Arm(model=PAPER["sagan"], train=EMA),
@@ -96,76 +126,27 @@ ARMS: dict[str, Arm] = {
     ),
     # the presets exactly, as `sagan levels train` and `--preset paper` give them
     "default": Arm(preset="default"),
-    "default+places": Arm(preset="default", model={"condition_places": True}),
-    "default+places+loss": Arm(
-        preset="default", model={"condition_places": True}, train={"place_weight": None}
-    ),
-    "default+places+loss+ms": Arm(
-        preset="default",
-        model={"condition_places": True},
-        train={"place_weight": None, "mode_seeking": None},
-    ),
-    "default+places+loss+ms+mirror": Arm(
-        preset="default",
-        model={"condition_places": True},
-        train={"place_weight": None, "mode_seeking": None, "mirror": True},
-    ),
-    "default+places+loss+ms+mirror+request": Arm(
-        preset="default",
-        model={"condition_places": True},
-        train={
-            "place_weight": None,
-            "mode_seeking": None,
-            "mirror": True,
-            "request_weight": None,
-        },
-    ),
-    "default+places+loss+ms+mirror+request+far": Arm(
-        preset="default",
-        model={"condition_places": True},
-        train={
-            "place_weight": None,
-            "mode_seeking": None,
-            "mirror": True,
-            "request_weight": None,
-        },
-        bootstrap={"min_distance": None},
-    ),
-    "default+places+loss+ms+mirror+request+wall": Arm(
-        preset="default",
-        model={"condition_places": True, "wall_border": True},
-        train={
-            "place_weight": None,
-            "mode_seeking": None,
-            "mirror": True,
-            "request_weight": None,
-        },
-    ),
-    "default+places+loss+ms+mirror+request+far+wall": Arm(
-        preset="default",
-        model={"condition_places": True, "wall_border": True},
-        train={
-            "place_weight": None,
-            "mode_seeking": None,
-            "mirror": True,
-            "request_weight": None,
-        },
-        bootstrap={"min_distance": None},
-    ),
-    "default+places+loss+ms+mirror+request+far+wall+count": Arm(
-        preset="default",
-        model={"condition_places": True, "wall_border": True},
-        train={
-            "place_weight": None,
-            "mode_seeking": None,
-            "mirror": True,
-            "request_weight": None,
-            "count_weight": None,
-        },
-        bootstrap={"min_distance": None},
-    ),
     "paper": Arm(),
     "paper-dcgan": Arm(model=PAPER["dcgan"]),
+    # the 0.3 default and what 0.4 added to it, step by step (the arms' names as recorded)
+    "default-0.3": V03,
+    "default+places": _with(V03, model=PLACES),
+    "default+places+loss": _with(V03, model=PLACES, train={"place_weight": None}),
+    "default+places+loss+ms": PLACES_MS,
+    "default+places+loss+ms+mirror": _with(PLACES_MS, train={"mirror": True}),
+    "default+places+loss+ms+mirror+request": _with(PLACES_MS, train=MIRROR_REQUEST),
+    "default+places+loss+ms+mirror+request+wall": _with(
+        PLACES_MS, model=WALL, train=MIRROR_REQUEST
+    ),
+    "default+places+loss+ms+mirror+request+far": _with(
+        PLACES_MS, train=MIRROR_REQUEST, bootstrap=FAR
+    ),
+    "default+places+loss+ms+mirror+request+far+wall": _with(
+        PLACES_MS, model=WALL, train=MIRROR_REQUEST, bootstrap=FAR
+    ),
+    "default+places+loss+ms+mirror+request+far+wall+count": _with(
+        PLACES_MS, model=WALL, train={**MIRROR_REQUEST, "count_weight": None}, bootstrap=FAR
+    ),
 }
 """The paper's three models with our EMA, our additions one by one, then the presets."""
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import ReplayG, small_level_model
 from sagan.cli import main
 from sagan.errors import SaganError
 from sagan.levels.conditions import condition_vectors, parse_request, requested_counts
@@ -85,7 +86,7 @@ def test_network_shapes_and_the_papers_layers(attention: bool, conditional: bool
 
 def test_hard_output_is_one_hot_with_softmax_gradients() -> None:
     torch.manual_seed(0)
-    cfg = ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
+    cfg = small_level_model()
     G = LevelGenerator(cfg)
     z, c = torch.randn(2, 8), torch.rand(2, 8)
     hard = G(z, c, hard=True)
@@ -116,7 +117,7 @@ def test_count_loss_is_the_mean_tile_count_error_and_reaches_g() -> None:
     # 2 levels x 6 counted tiles (avatar, key, door, three enemies)
     assert float(count_loss(x, off, 9, 13)) == pytest.approx((3 + 2) / 12)
     # through the straight-through one-hots, the loss moves every layer of G
-    cfg = ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
+    cfg = small_level_model()
     G = LevelGenerator(cfg)
     count_loss(
         G(torch.randn(4, 8), exact.repeat(2, 1), hard=True), exact.repeat(2, 1), 9, 13
@@ -127,7 +128,7 @@ def test_count_loss_is_the_mean_tile_count_error_and_reaches_g() -> None:
 def test_count_weight_trains_and_needs_a_conditional_model() -> None:
     base = tiny()
     cfg = LevelRunConfig(
-        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13),
+        model=small_level_model(),
         train=TrainConfig(batch_size=4, count_weight=0.5),
         bootstrap=base.bootstrap,
     )
@@ -170,16 +171,7 @@ def test_count_weight_trains_and_needs_a_conditional_model() -> None:
 
 def test_condition_norm_lets_every_layer_of_g_see_the_condition() -> None:
     torch.manual_seed(0)
-    plain = ModelConfig(
-        condition_places=False,
-        ch=8,
-        z_dim=8,
-        embed=4,
-        height=9,
-        width=13,
-        condition_norm=False,
-        condition_counts=False,
-    )
+    plain = small_level_model(condition_norm=False, condition_counts=False)
     cfg = dataclasses.replace(plain, condition_norm=True, condition_counts=True)
     G = LevelGenerator(cfg)
     norms = [m for m in G.body if isinstance(m, VectorConditionalBatchNorm2d)]
@@ -266,24 +258,10 @@ def test_conditions_and_requests() -> None:
 # --- bootstrapping ------------------------------------------------------------------------
 
 
-class _Replay(nn.Module):
-    """A 'generator' whose samples are given levels, one after another."""
-
-    def __init__(self, levels: np.ndarray) -> None:
-        super().__init__()
-        self.levels, self.i = levels, 0
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        idx = [(self.i + k) % len(self.levels) for k in range(len(z))]
-        self.i += len(z)
-        return encode(self.levels[idx])
-
-
 def test_bootstrap_accepts_playable_novel_levels_once(tmp_path: Path) -> None:
     cfg = tiny(min_distance=3)
     cfg = LevelRunConfig(
-        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13),
+        model=small_level_model(),
         train=cfg.train,
         bootstrap=cfg.bootstrap,
     )
@@ -294,7 +272,7 @@ def test_bootstrap_accepts_playable_novel_levels_once(tmp_path: Path) -> None:
     broken = LEVELS[3].copy()
     broken[broken == TILES.index("+")] = FLOOR  # no key: unplayable
     # proposals: a novel playable level twice, a near-copy, an unplayable one
-    state.emas["G"].shadow = _Replay(np.stack([new, new, near, broken]))
+    state.emas["G"].shadow = ReplayG(np.stack([new, new, near, broken]))
     assert len(bootstrap(state, tmp_path)) == 1
     assert len(state.levels) == 3 and np.array_equal(state.levels[-1], new)
     assert state.x.shape[0] == 3 and state.c.shape == (3, 8)  # tensors follow the set
@@ -310,13 +288,13 @@ def test_bootstrap_min_solution_keeps_out_levels_solved_in_a_few_moves() -> None
     quick, slow = LEVELS[4], LEVELS[2]  # solved in 21 and 23 moves
     lengths = [check_playable(lv).length for lv in (quick, slow)]
     assert lengths == [21, 23]
-    model = ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
+    model = small_level_model()
     for min_solution, joined in ((0, 2), (22, 1), (24, 0)):
         cfg = LevelRunConfig(
             model=model, bootstrap=BootstrapConfig(samples=2, min_solution=min_solution)
         )
         state = build_state(cfg, LEVELS[:1])
-        state.emas["G"].shadow = _Replay(np.stack([quick, slow]))
+        state.emas["G"].shadow = ReplayG(np.stack([quick, slow]))
         assert len(bootstrap(state, None)) == joined
         if joined == 1:
             assert np.array_equal(state.levels[-1], slow)
@@ -336,7 +314,7 @@ def test_bootstrap_cell_cap_keeps_one_layout_from_taking_over() -> None:
         for rr, cc in np.argwhere(v == FLOOR)[k * 6 : k * 6 + 6]:
             v[rr, cc] = TILES.index("1")
         same.append(v)
-    model = ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
+    model = small_level_model()
     joined = {}
     for share in (0.0, 0.1):
         cfg = LevelRunConfig(
@@ -344,7 +322,7 @@ def test_bootstrap_cell_cap_keeps_one_layout_from_taking_over() -> None:
             bootstrap=BootstrapConfig(samples=4, min_distance=3, max_cell_share=share),
         )
         state = build_state(cfg, LEVELS[:1])
-        state.emas["G"].shadow = _Replay(np.stack(same))
+        state.emas["G"].shadow = ReplayG(np.stack(same))
         joined[share] = bootstrap(state, None)
     assert len(joined[0.0]) == 4  # off: every far, playable variant joins
     assert len(joined[0.1]) == 2  # on: two share the key cell, the third would be one too many
@@ -355,7 +333,7 @@ def test_bootstrap_cell_cap_keeps_one_layout_from_taking_over() -> None:
         model=model, bootstrap=BootstrapConfig(samples=1, min_distance=3, max_cell_share=0.2)
     )
     state = build_state(cfg, LEVELS[:5])
-    state.emas["G"].shadow = _Replay(np.stack(same[:1]))
+    state.emas["G"].shadow = ReplayG(np.stack(same[:1]))
     assert len(bootstrap(state, None)) == 1
     with pytest.raises(SaganError, match=r"bootstrap\.max_cell_share"):
         BootstrapConfig(max_cell_share=1.5)
@@ -500,16 +478,14 @@ def test_generate_and_test_keeps_only_levels_that_pass() -> None:
     from sagan.levels.conditions import matches_request
     from sagan.levels.evaluate import LevelGAN
 
-    cfg = LevelRunConfig(
-        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
-    )
+    cfg = LevelRunConfig(model=small_level_model())
     broken = LEVELS[1].copy()
     broken[broken == TILES.index("A")] = FLOOR  # no avatar
     pool = np.stack([LEVELS[0], broken, LEVELS[0], LEVELS[2], LEVELS[3]])
     enemies = tile_counts(pool)[:, list(ENEMIES)].sum(1)
 
     def gan() -> LevelGAN:
-        return LevelGAN(_Replay(pool), cfg, LEVELS, LEVELS, 0)
+        return LevelGAN(ReplayG(pool), cfg, LEVELS, LEVELS, 0)
 
     kept, tried = gan().generate_passing(2, playable=True, batch=2)
     assert np.array_equal(kept, pool[[0, 2]]) and tried == 3  # broken one skipped
@@ -534,22 +510,12 @@ def test_evaluate_counts_playable_unique_and_novel() -> None:
     from sagan.levels.evaluate import LevelGAN
 
     cfg = LevelRunConfig(
-        model=ModelConfig(
-            condition_places=False,
-            ch=8,
-            z_dim=8,
-            embed=4,
-            height=9,
-            width=13,
-            conditional=False,
-            condition_counts=False,
-            condition_norm=False,
-        )
+        model=small_level_model(conditional=False, condition_counts=False, condition_norm=False)
     )
     new = LEVELS[5].copy()
     new[1, 1], new[1, 2] = new[1, 2], new[1, 1]
     proposals = np.stack([LEVELS[0], new, new, LEVELS[6]])
-    gan = LevelGAN(_Replay(proposals), cfg, LEVELS[:5], LEVELS[:5], 0)
+    gan = LevelGAN(ReplayG(proposals), cfg, LEVELS[:5], LEVELS[:5], 0)
     v = evaluate_levels(gan, n=4)
     # every proposal is playable; 3 distinct (new twice); `new` and LEVELS[6] are not copies
     # of the 5 starting levels (LEVELS[0] is)
@@ -627,9 +593,7 @@ def test_minibatch_std_sees_near_copies_and_never_mixes_reals_with_fakes() -> No
     with pytest.raises(ValueError, match="does not divide"):
         minibatch_std(torch.randn(6, 3, 4, 4), 4)
     cfg = LevelRunConfig(
-        model=ModelConfig(
-            condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13, minibatch_std=2
-        ),
+        model=small_level_model(minibatch_std=2),
         train=TrainConfig(batch_size=4),
     )
     losses = train_step(build_state(cfg, LEVELS))
@@ -650,7 +614,7 @@ def test_mode_seeking_rewards_latents_that_make_different_levels() -> None:
     assert float(mode_seeking_loss(same, same, z1, z2)) == pytest.approx(1e5)  # collapsed
     assert float(mode_seeking_loss(same, other, z1, z2)) < 100
     cfg = LevelRunConfig(
-        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13),
+        model=small_level_model(),
         train=TrainConfig(batch_size=4, mode_seeking=1.0),
     )
     losses = train_step(build_state(cfg, LEVELS))

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import small_level_model
 from sagan.cli import main
 from sagan.errors import SaganError
 from sagan.levels.conditions import condition_vectors, parse_condition
@@ -44,9 +45,7 @@ def test_the_condition_carries_the_length_and_the_networks_take_it() -> None:
     assert c.shape == (3, 9)
     np.testing.assert_allclose(c[:, 8] * 117, lengths, rtol=1e-6)
     np.testing.assert_array_equal(c[:, :8], condition_vectors(LEVELS[:3]))
-    cfg = ModelConfig(
-        condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13, condition_length=True
-    )
+    cfg = small_level_model(condition_length=True)
     assert cfg.condition_dim == 9
     G, D = LevelGenerator(cfg), LevelDiscriminator(cfg)
     ct = torch.from_numpy(c)
@@ -84,17 +83,7 @@ class _Recorder(nn.Module):
 def test_generate_asks_for_the_length_and_filters_by_it() -> None:
     quick, slow = LEVELS[4], LEVELS[2]  # 21 and 23 moves
     assert [solution_length(quick), solution_length(slow)] == [21, 23]
-    cfg = LevelRunConfig(
-        model=ModelConfig(
-            condition_places=False,
-            ch=8,
-            z_dim=8,
-            embed=4,
-            height=9,
-            width=13,
-            condition_length=True,
-        )
-    )
+    cfg = LevelRunConfig(model=small_level_model(condition_length=True))
     G = _Recorder(np.stack([quick, slow]))
     gan = LevelGAN(G, cfg, LEVELS[:5], LEVELS[:5], 0)
     gan.generate(50, length=(20, 30), seed=1)
@@ -105,9 +94,7 @@ def test_generate_asks_for_the_length_and_filters_by_it() -> None:
     assert got <= set(gan.original_lengths.tolist())
     kept, tried = gan.generate_passing(3, as_asked=True, length=(22, 25), batch=4)
     assert all(solution_length(lv) == 23 for lv in kept) and tried >= 5
-    plain = LevelRunConfig(
-        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
-    )
+    plain = LevelRunConfig(model=small_level_model())
     other = LevelGAN(_Recorder(np.stack([quick, slow])), plain, LEVELS[:5], LEVELS[:5], 0)
     kept, _ = other.generate_passing(2, as_asked=True, length=(20, 21), batch=4)
     assert all(solution_length(lv) == 21 for lv in kept)  # filtered, though not asked
@@ -160,9 +147,7 @@ def test_length_as_asked_counts_levels_solved_within_two_moves() -> None:
     from sagan.levels.evaluate import _length_as_asked
 
     quick = LEVELS[4]  # 21 moves
-    cfg = LevelRunConfig(
-        model=ModelConfig(condition_places=False, ch=8, z_dim=8, embed=4, height=9, width=13)
-    )
+    cfg = LevelRunConfig(model=small_level_model())
     near = LevelGAN(_Recorder(quick[None]), cfg, LEVELS[2:3], LEVELS[2:3], 0)  # asks 21..25
     assert _length_as_asked(near, 40, 0) == {"length_as_asked": 100.0}
     broken = quick.copy()

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
+from conftest import ReplayG, SpyG
 from sagan.errors import SaganError
 from sagan.levels.conditions import condition_vectors, with_random_enemies
 from sagan.levels.config import BootstrapConfig, LevelRunConfig, ModelConfig, TrainConfig
 from sagan.levels.data import load_levels, with_mirrors
-from sagan.levels.encoding import encode, tile_counts
+from sagan.levels.encoding import tile_counts
 from sagan.levels.evaluate import load_level_gan
 from sagan.levels.networks import straight_through
 from sagan.levels.playability import check_playable
@@ -24,20 +24,6 @@ from sagan.levels.train import bootstrap, build_state, count_loss, train_levels,
 LEVELS = np.stack([lv for _, lv in load_levels()])  # (8, 9, 13)
 MODEL = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13)
 AREA = 9 * 13
-
-
-class _Replay(nn.Module):
-    """A 'generator' whose samples are given levels, one after another."""
-
-    def __init__(self, levels: np.ndarray) -> None:
-        super().__init__()
-        self.levels, self.i = levels, 0
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        idx = [(self.i + k) % len(self.levels) for k in range(len(z))]
-        self.i += len(z)
-        return encode(self.levels[idx])
 
 
 def test_mirror_images_play_alike_and_come_in_a_fixed_order() -> None:
@@ -91,7 +77,7 @@ def test_mirror_trains_on_four_times_the_set_and_bootstrap_rejects_mirrored_copi
         )
         state = build_state(cfg, LEVELS[:3])
         assert state.x.shape[0] == (12 if mirror else 3) and state.c.shape[0] == state.x.shape[0]
-        state.emas["G"].shadow = _Replay(flipped[None])
+        state.emas["G"].shadow = ReplayG(flipped[None])
         assert len(bootstrap(state, None)) == joined
     # with mirror, the reference for novelty holds the mirror images of the starting levels
     assert state.reference().shape == (12, 9, 13)
@@ -146,20 +132,6 @@ def test_request_weight_asks_for_enemy_totals_and_its_loss_pushes_the_right_way(
     assert (grad[0, ENEMIES[1]] == 0).all()  # counts that are as asked: no push
 
 
-class _Spy(nn.Module):
-    """A 'generator' that records what it is asked for and always makes one level."""
-
-    def __init__(self, level: np.ndarray) -> None:
-        super().__init__()
-        self.level, self.asked = level, []
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        assert c is not None
-        self.asked.append(c.clone())
-        return encode(np.repeat(self.level[None], len(z), axis=0))
-
-
 def test_request_weight_bootstrap_proposals_ask_for_enemy_totals_the_set_lacks() -> None:
     for weight in (0.0, 1.0):
         cfg = LevelRunConfig(
@@ -168,7 +140,7 @@ def test_request_weight_bootstrap_proposals_ask_for_enemy_totals_the_set_lacks()
             bootstrap=BootstrapConfig(samples=300),
         )
         state = build_state(cfg, LEVELS[:2])
-        spy = _Spy(LEVELS[5])
+        spy = SpyG(LEVELS[5])
         state.emas["G"].shadow = spy
         bootstrap(state, None)
         totals = (spy.asked[0][:, list(ENEMIES)] * AREA).round().sum(1)  # (300,)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
+from conftest import SpyG
 from sagan.cli import main
 from sagan.errors import SaganError
 from sagan.levels.conditions import (
@@ -99,26 +99,12 @@ def test_networks_see_the_cells_and_counts_stay_log_counts() -> None:
     assert D.inp.weight.shape[1] == 8 + 3
 
 
-class _Spy(nn.Module):
-    """A 'generator' that records the conditions it is asked for and returns one level."""
-
-    def __init__(self, level: np.ndarray) -> None:
-        super().__init__()
-        self.level, self.asked = level, []
-        self.dummy = nn.Parameter(torch.zeros(1))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        assert c is not None
-        self.asked.append(c.clone())
-        return encode(np.repeat(self.level[None], len(z), axis=0))
-
-
 def test_bootstrap_proposals_ask_for_cells_anywhere_inside() -> None:
     cfg = LevelRunConfig(
         model=MODEL, train=TrainConfig(request_weight=0.0), bootstrap=BootstrapConfig(samples=64)
     )
     state = build_state(cfg, LEVELS[:2])
-    spy = _Spy(LEVELS[5])
+    spy = SpyG(LEVELS[5])
     state.emas["G"].shadow = spy
     bootstrap(state, None)
     asked = spy.asked[0]  # (64, 14)
@@ -131,7 +117,7 @@ def test_bootstrap_proposals_ask_for_cells_anywhere_inside() -> None:
 
 def test_generate_asks_for_training_set_cells_and_eval_reports_them() -> None:
     cfg = LevelRunConfig(model=MODEL)
-    spy = _Spy(LEVELS[6])
+    spy = SpyG(LEVELS[6])
     gan = LevelGAN(spy, cfg, LEVELS[:2], LEVELS, 0)
     _, asked = gan.generate(200, seed=3)
     c, counts = gan.conditions(200, seed=3)
