@@ -39,13 +39,16 @@ def load_levels(source: str | Path | None = None) -> list[tuple[str, np.ndarray]
     return levels
 
 
-def with_mirrors(levels: np.ndarray) -> np.ndarray:
+def with_mirrors(levels: np.ndarray, on: bool = True) -> np.ndarray:
     """Levels ``(N, H, W)`` -> ``(4N, H, W)``: the levels, then all of them mirrored left to
-    right, then top to bottom, then both (a half turn), in that order. Zelda's rules know no
+    right, then top to bottom, then both (a half turn), in that order; with ``on`` False (a
+    run without ``train.mirror``), the levels as they are. Zelda's rules know no
     left or right, up or down (the avatar and the enemies move in four directions), so a
     mirrored level plays as the level does, with a solution of the same length (``--mirror``,
     our addition)."""
     levels = np.asarray(levels)
+    if not on:
+        return levels
     return np.concatenate(
         [levels, levels[:, :, ::-1], levels[:, ::-1, :], levels[:, ::-1, ::-1]]
     ).copy()

@@ -202,7 +202,7 @@ def load_level_gan(source: str | Path, *, best: bool = True) -> LevelGAN:
     levels = ckpt["levels"].numpy().astype(np.int64)
     originals = int(ckpt["originals"])
     start = levels[:originals]
-    reference = with_mirrors(start) if cfg.train.mirror else start  # as the run measured it
+    reference = with_mirrors(start, cfg.train.mirror)  # as the run measured it
     return LevelGAN(G.eval(), cfg, reference, levels, int(ckpt["step"]), path)
 
 

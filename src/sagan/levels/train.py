@@ -127,7 +127,7 @@ class LevelTask(Task):
             self.x, self.c = torch.zeros(0, 8, 1, 1), torch.zeros(0, self.cfg.model.condition_dim)
             return
         mirror = self.cfg.train.mirror
-        shown = with_mirrors(self.levels) if mirror else self.levels  # (N or 4N, H, W)
+        shown = with_mirrors(self.levels, mirror)  # (N or 4N, H, W)
         x = encode(shown).to(self.ctx.device)
         self.x = x.contiguous(memory_format=torch.channels_last)  # (N or 4N, 8, S, S)
         lengths = None
@@ -143,7 +143,7 @@ class LevelTask(Task):
         """The levels novelty is measured against ``(M, H, W)``: the starting levels, and
         with ``train.mirror`` their mirror images too."""
         start = self.levels[: self.originals]
-        return with_mirrors(start) if self.cfg.train.mirror else start
+        return with_mirrors(start, self.cfg.train.mirror)
 
     # -- before the run --------------------------------------------------------------------------
 
@@ -432,7 +432,7 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
     pool = state.levels
     placed = {t: (pool == t).sum(axis=0) for t in PLACED}  # (H, W) levels with t per cell
     mirror = state.cfg.train.mirror
-    near = with_mirrors(pool) if mirror else pool  # what a new level must be far from
+    near = with_mirrors(pool, mirror)  # what a new level must be far from
     for level in candidates:
         if len(pool) >= b.max_size:
             continue
@@ -447,7 +447,7 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
         for t in PLACED:
             placed[t] = placed[t] + (level == t)
         pool = np.concatenate([pool, level[None]])
-        near = np.concatenate([near, with_mirrors(level[None]) if mirror else level[None]])
+        near = np.concatenate([near, with_mirrors(level[None], mirror)])
         added.append(level)
     if added:
         state.levels = pool
