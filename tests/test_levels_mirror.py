@@ -136,7 +136,7 @@ def test_request_weight_bootstrap_proposals_ask_for_enemy_totals_the_set_lacks()
     for weight in (0.0, 1.0):
         cfg = LevelRunConfig(
             model=MODEL,
-            train=TrainConfig(request_weight=weight),
+            train=TrainConfig(request_weight=weight, rank_weight=weight),
             bootstrap=BootstrapConfig(samples=300),
         )
         state = build_state(cfg, LEVELS[:2])

@@ -35,7 +35,9 @@ from sagan.levels.tiles import AVATAR, DOOR, FLOOR, KEY
 from sagan.levels.train import bootstrap, build_state
 
 LEVELS = np.stack([lv for _, lv in load_levels()])  # (8, 9, 13)
-MODEL = ModelConfig(ch=8, z_dim=8, embed=4, height=9, width=13, condition_places=True)
+MODEL = ModelConfig(
+    ch=8, z_dim=8, embed=4, height=9, width=13, condition_places=True, fixed_places=False
+)  # the place loss, which fixed places make moot
 
 
 def test_place_vectors_and_maps_mark_each_tiles_cell() -> None:
@@ -101,7 +103,9 @@ def test_networks_see_the_cells_and_counts_stay_log_counts() -> None:
 
 def test_bootstrap_proposals_ask_for_cells_anywhere_inside() -> None:
     cfg = LevelRunConfig(
-        model=MODEL, train=TrainConfig(request_weight=0.0), bootstrap=BootstrapConfig(samples=64)
+        model=MODEL,
+        train=TrainConfig(request_weight=0.0, rank_weight=0.0),
+        bootstrap=BootstrapConfig(samples=64),
     )
     state = build_state(cfg, LEVELS[:2])
     spy = SpyG(LEVELS[5])

@@ -69,7 +69,8 @@ def _train(args: argparse.Namespace) -> int:
         extra["model"] = {"attention": attention, "conditional": conditional}
         if not conditional:  # no condition: the default preset's conditioning additions go
             extra["model"] |= dict.fromkeys(CONDITION_ADDITIONS, False)
-            extra["train"] = {"place_weight": 0.0, "request_weight": 0.0, "count_weight": 0.0}
+            weights = ("place_weight", "request_weight", "rank_weight", "count_weight")
+            extra["train"] = dict.fromkeys(weights, 0.0)
     if args.no_bootstrap:
         extra["bootstrap"] = {"every": 0}
     return run_train(args, args.flags, train_levels, LevelRunConfig.from_dict, extra)

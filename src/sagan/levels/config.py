@@ -90,6 +90,14 @@ class ModelConfig:
     proposals ask for cells drawn uniformly over the level's inside (not its border), so that
     accepted levels spread the set's placements; ``generate`` and ``eval`` ask for the placements of
     random training-set levels (see :mod:`sagan.levels.conditions`)."""
+    fixed_places: bool = True
+    """Our addition (on by default; off in ``--preset paper``; used only with
+    ``condition_places``): G puts the avatar, the key and the door exactly on the cells the
+    condition asks for, with no gradient there, and nowhere else (those tiles' logits are masked
+    out on every other cell), so that placing them is no longer something G must learn; a tile
+    the condition leaves out (cell -1) appears nowhere. ``cells as asked`` is then 100% by
+    construction, and where the three land is decided by what is asked: the cells of training-set
+    levels in ``generate`` and ``eval``, uniformly drawn ones in bootstrap proposals."""
     wall_border: bool = True
     """Our addition (on by default; off in ``--preset paper``): G makes the level's border rows and
     columns wall outright, with no gradient there, and generates only the inside. Every Zelda level
@@ -112,6 +120,12 @@ class ModelConfig:
                 )
         if self.attention and self.ch < 8:
             raise SaganError("model.ch: self-attention needs ch >= 8 (C/8 key channels)")
+
+    @property
+    def places_fixed(self) -> bool:
+        """G puts the avatar, key and door on the cells asked for (``fixed_places``, which acts
+        only with ``condition_places``)."""
+        return self.fixed_places and self.condition_places
 
     @property
     def condition_dim(self) -> int:
@@ -187,6 +201,15 @@ class TrainConfig(EngineConfig):
     (:func:`sagan.levels.train.place_loss`), so that it learns to place them on any cell, not
     only on the training set's. Measured on three runs so far (``benchmarks/results/levels-
     places-2026-12-01.md``)."""
+    rank_weight: float = 1.0
+    """Weight of an auxiliary loss on G, our addition (1 by default; 0, off, in ``--preset
+    paper``; used only by conditional models): on the same half batch and enemy requests as
+    ``request_weight``, a hinge on each cell's decoding score (its most likely enemy against its
+    most likely other tile, in log probability) that wants exactly the requested number of
+    cells, those where G already leans most to an enemy, to decode as an enemy, and moves only
+    the enemies' probabilities (:func:`sagan.levels.train.rank_loss`). The count loss moves every cell's enemy
+    probability a little, so G follows requests on average; this one moves the cells at the
+    edge of the count, so that the arg-max total comes out as asked."""
     request_weight: float = 1.0
     """Weight of an auxiliary loss on G, our addition (1 by default; 0, off, in ``--preset
     paper``; used only by conditional models): for half of each batch, G is also asked for the
@@ -214,11 +237,18 @@ class TrainConfig(EngineConfig):
         check_positive("train.mode_seeking", self.mode_seeking, allow_zero=True)
         check_positive("train.place_weight", self.place_weight, allow_zero=True)
         check_positive("train.request_weight", self.request_weight, allow_zero=True)
+        check_positive("train.rank_weight", self.rank_weight, allow_zero=True)
         check_positive("train.eval_n", self.eval_n)
         check_positive("train.lr_g", self.lr_g)
         check_positive("train.lr_d", self.lr_d)
         check_range("train.beta1", self.beta1, 0.0, 0.999999)
         check_range("train.beta2", self.beta2, 0.0, 0.999999)
+
+    @property
+    def requests_enemies(self) -> bool:
+        """G is asked for enemy totals the set may lack (``request_weight`` or
+        ``rank_weight``), in training and in bootstrap proposals."""
+        return self.request_weight > 0 or self.rank_weight > 0
 
 
 @dataclass(frozen=True)
@@ -260,11 +290,16 @@ class BootstrapConfig:
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     "paper": {
-        "model": {**dict.fromkeys(CONDITION_ADDITIONS, False), "wall_border": False},
+        "model": {
+            **dict.fromkeys(CONDITION_ADDITIONS, False),
+            "wall_border": False,
+            "fixed_places": False,
+        },
         "train": {
             "count_weight": 0.0,
             "place_weight": 0.0,
             "request_weight": 0.0,
+            "rank_weight": 0.0,
             "mode_seeking": 0.0,
             "mirror": False,
             "ema": False,
@@ -334,10 +369,11 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 ADDED_OFF: dict[str, dict[str, Any]] = {
-    "model": {"wall_border": False, "condition_places": False},
+    "model": {"wall_border": False, "condition_places": False, "fixed_places": False},
     "train": {
         "mirror": False,
         "request_weight": 0.0,
+        "rank_weight": 0.0,
         "place_weight": 0.0,
         "mode_seeking": 0.0,
         "eval_every": 0,

@@ -24,7 +24,8 @@ condition, as SAGAN's class-conditional BatchNorm does from a label, so that eve
 not only the last, can act on the counts asked for. With ``condition_places`` (ours), the
 avatar, key and door cells the condition asks for reach G as three maps added to its last
 features (before attention) and concatenated at its output, and D as three more input
-channels. Switching off
+channels; with ``fixed_places`` (ours) G puts the three tiles on exactly those cells
+(:func:`fix_places`). Switching off
 ``attention`` and ``conditional`` gives the plain DCGAN-style level GAN of MarioGAN/DagstuhlGAN
 (same convolutional stack); ``attention`` alone is SAGAN without conditioning.
 """
@@ -53,6 +54,7 @@ __all__ = [
     "LevelDiscriminator",
     "LevelGenerator",
     "doublings",
+    "fix_places",
     "minibatch_std",
     "straight_through",
 ]
@@ -91,6 +93,22 @@ def straight_through(probs: torch.Tensor) -> torch.Tensor:
     index = probs.argmax(dim=1, keepdim=True)  # (B, 1, S, S)
     onehot = torch.zeros_like(probs).scatter_(1, index, 1.0)  # (B, T, S, S)
     return onehot + (probs - probs.detach())  # exactly one-hot: x - x == 0
+
+
+def fix_places(logits: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """Tile logits ``(B, 8, S, S)`` and the asked cells of the avatar, key and door ``maps``
+    ``(B, 3, S, S)`` (one-hot, all zero for a tile not asked for) -> tile probabilities with
+    each of the three exactly on its cell (a constant one-hot there: no gradient) and nowhere
+    else (its logit masked out on every other cell), a softmax over the other tiles elsewhere
+    (``model.fixed_places``, ours). The asked cells must be distinct."""
+    placed = list(PLACED)
+    allowed = torch.ones_like(logits, dtype=torch.bool)  # (B, 8, S, S)
+    allowed[:, placed] = maps > 0
+    probs = torch.softmax(logits.masked_fill(~allowed, float("-inf")), dim=1)
+    fixed = torch.zeros_like(probs)
+    fixed[:, placed] = maps.to(probs.dtype)
+    asked = maps.sum(dim=1, keepdim=True) > 0  # (B, 1, S, S)
+    return torch.where(asked, fixed, probs)
 
 
 def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
@@ -195,7 +213,11 @@ class LevelGenerator(nn.Module):
             h = self.condition(h, features)  # (B, ch + embed, S, S)
         if maps is not None:
             h = torch.cat([h, maps], dim=1)  # (B, ch + embed + 3, S, S)
-        probs = torch.softmax(self.out(h), dim=1)  # (B, 8, S, S)
+        logits = self.out(h)  # (B, 8, S, S)
+        if maps is not None and self.cfg.places_fixed:
+            probs = fix_places(logits, maps)  # avatar, key, door on their cells, nowhere else
+        else:
+            probs = torch.softmax(logits, dim=1)  # (B, 8, S, S)
         if self.frame is not None:  # the border and padding: wall, with no gradient
             wall = torch.zeros_like(probs[:1, :, :1, :1])  # (1, 8, 1, 1)
             wall[:, WALL] = 1.0

@@ -61,6 +61,7 @@ __all__ = [
     "load_state",
     "mode_seeking_loss",
     "place_loss",
+    "rank_loss",
     "train_levels",
 ]
 
@@ -74,6 +75,8 @@ COUNTED = (AVATAR, KEY, DOOR, *ENEMIES)
 REQUESTED_ENEMIES = 5
 """``train.request_weight`` asks for enemy totals from 0 to this (our choice: the range that
 ``enemies_as_asked`` scores)."""
+RANK_MARGIN = 0.5
+"""The margin of :func:`rank_loss`'s hinge, in log probability (our choice)."""
 CAP_MIN_SET = 25
 """``bootstrap.max_cell_share`` counts shares over at least this many levels (our choice), so
 that a small set can grow: with a cap of 0.2, a cell may hold 5 levels' keys until the set
@@ -320,8 +323,9 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
         counts = count_loss(fake.float(), cond, m.height, m.width)
         loss_g = loss_g + t.count_weight * counts
         out["count_error"] = counts.detach()
-    places = t.place_weight > 0 and cfg.model.condition_places
-    requests = t.request_weight > 0 and cond is not None
+    # the place loss has nothing to teach a G that puts the three tiles on their cells itself
+    places = t.place_weight > 0 and cfg.model.condition_places and not cfg.model.places_fixed
+    requests = t.requests_enemies and cond is not None
     if places or requests:
         m = cfg.model
         assert cond is not None and m.height is not None and m.width is not None
@@ -329,7 +333,7 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
         asked = cond[:h]
         if requests:  # enemy totals drawn from 0..REQUESTED_ENEMIES
             asked = with_random_enemies(asked, m.height * m.width, REQUESTED_ENEMIES, ctx.data_rng)
-        if places:  # cells drawn anywhere inside
+        if m.condition_places and (places or m.places_fixed):  # cells drawn anywhere inside
             asked = with_random_places(asked, m.height, m.width, ctx.data_rng)
         with amp.autocast():
             probs = G(z[:h], asked).float()  # (h, 8, S, S) softmax
@@ -337,10 +341,15 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
             placed = place_loss(probs, asked[:, -PLACE_DIM:], m.height, m.width)
             loss_g = loss_g + t.place_weight * placed
             out["place_loss"] = placed.detach()
-        if requests:  # exact counts forward, softmax gradients (straight-through)
+        if requests and t.request_weight > 0:  # exact counts forward, softmax gradients
             requested = count_loss(straight_through(probs), asked[:, :8], m.height, m.width)
             loss_g = loss_g + t.request_weight * requested
             out["request_error"] = requested.detach()
+        if requests and t.rank_weight > 0:
+            total = (asked[:, list(ENEMIES)].sum(1) * (m.height * m.width)).round()  # (h,)
+            ranked = rank_loss(probs, total, m.height, m.width)
+            loss_g = loss_g + t.rank_weight * ranked
+            out["rank_loss"] = ranked.detach()
     if t.mode_seeking > 0:
         h = max(1, b // 2)  # a second latent for the first half's conditions
         z2 = torch.randn(h, cfg.model.z_dim, generator=ctx.noise, device=ctx.device)
@@ -367,6 +376,33 @@ def place_loss(probs: torch.Tensor, places: torch.Tensor, height: int, width: in
     at = probs[:, list(PLACED), :height, :width].clamp(1e-6, 1 - 1e-6)  # (B, 3, H, W)
     nll = -torch.where(maps > 0, at.log(), (1 - at).log()).sum(dim=(2, 3))  # (B, 3)
     return nll.mean()
+
+
+def rank_loss(
+    probs: torch.Tensor, total: torch.Tensor, height: int, width: int, margin: float = RANK_MARGIN
+) -> torch.Tensor:
+    """How far G's tiles ``probs`` ``(B, 8, S, S)`` (softmax) are from decoding to exactly
+    ``total`` ``(B,)`` enemies (of any kind) in the level's ``height x width`` area.
+
+    A cell's score is log p(its most likely enemy) - log p(its most likely other tile): it
+    decodes (arg-max) to an enemy exactly when the score is positive. The ``total`` cells with
+    the highest scores are wanted as enemies, the rest not; each pays a hinge, ``margin`` minus
+    its score where wanted, its score plus ``margin`` where not, when that is positive (ours).
+    Summed over the level, averaged over the batch; 0 once every cell decodes as wanted by
+    ``margin``, so that it stops pushing there (a logistic loss kept pushing every cell's score
+    down and saturated G's softmax).
+    """
+    logp = probs[:, :, :height, :width].clamp_min(1e-6).log()  # (B, 8, H, W)
+    enemies = list(ENEMIES)
+    others = [t for t in range(probs.shape[1]) if t not in enemies]
+    # only the enemies' probabilities are pushed: pushing the most likely other tile up too
+    # filled levels with whatever that tile was at the start (walls, on one seed of two)
+    other = logp[:, others].amax(1).detach()  # (B, H, W)
+    score = (logp[:, enemies].amax(1) - other).flatten(1)  # (B, H * W)
+    rank = score.argsort(dim=1, descending=True).argsort(dim=1)  # 0: the most enemy-like
+    wanted = rank < total[:, None].to(rank.dtype)  # (B, H * W)
+    loss = torch.relu(margin + torch.where(wanted, -score, score))
+    return loss.sum(1).mean()
 
 
 def mode_seeking_loss(
@@ -419,7 +455,7 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
     assert m.height is not None and m.width is not None
     pick = torch.randint(0, len(state.c), (b.samples,), generator=state.bootstrap_rng)
     cond = state.c[pick.to(state.c.device)] if m.conditional else None
-    if state.cfg.train.request_weight > 0 and cond is not None:  # enemy totals too (ours)
+    if state.cfg.train.requests_enemies and cond is not None:  # enemy totals too (ours)
         cond = with_random_enemies(cond, m.height * m.width, REQUESTED_ENEMIES, state.bootstrap_rng)
     if m.condition_places:  # proposals ask for cells anywhere inside: exploration (ours)
         assert cond is not None

@@ -1,0 +1,140 @@
+"""Levels as asked, ours: ``model.fixed_places`` (G puts the avatar, key and door on the
+cells asked for) and ``train.rank_weight`` (a loss on the decoded enemy total)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SpyG, small_level_model
+from sagan.errors import SaganError
+from sagan.levels.conditions import PLACED, place_maps, places_as_asked, random_places
+from sagan.levels.config import (
+    ADDED_OFF,
+    BootstrapConfig,
+    LevelRunConfig,
+    TrainConfig,
+    upgrade_config,
+)
+from sagan.levels.data import load_levels
+from sagan.levels.encoding import decode
+from sagan.levels.networks import LevelGenerator, fix_places
+from sagan.levels.tiles import ENEMIES, FLOOR, WALL
+from sagan.levels.train import bootstrap, build_state, rank_loss, train_step
+
+LEVELS = np.stack([lv for _, lv in load_levels()])  # (8, 9, 13)
+AREA = 9 * 13
+
+
+def _asked(n: int, seed: int = 0) -> torch.Tensor:
+    """``(n, 14)`` conditions: built-in levels' shares, cells drawn inside, one key left out."""
+    g = torch.Generator().manual_seed(seed)
+    shares = torch.rand(n, 8, generator=g)
+    cells = torch.from_numpy(random_places(n, 9, 13, g))
+    cells[0, 2:4] = -1  # the first level is asked for no key
+    return torch.cat([shares, cells], dim=1)
+
+
+def test_fixed_places_put_each_tile_on_its_cell_and_nowhere_else() -> None:
+    c = _asked(16)
+    for fixed in (False, True):
+        torch.manual_seed(0)
+        G = LevelGenerator(small_level_model(condition_places=True, fixed_places=fixed))
+        with torch.no_grad():
+            for t in PLACED:  # a G that would rather make avatars, keys and doors everywhere
+                G.out.bias[t] += 5.0
+        probs = G(torch.randn(16, 8), c)  # (16, 8, 16, 16)
+        levels = decode(probs.detach(), 9, 13)
+        assert places_as_asked(levels[1:], c[1:, -6:].numpy()).all() == fixed
+        if not fixed:
+            continue
+        assert (levels[0] != PLACED[1]).all()  # a tile not asked for appears nowhere
+        assert torch.allclose(probs.sum(1), torch.ones(16, 16, 16))
+        maps = place_maps(c[:, -6:], 9, 13, 16)  # (16, 3, 16, 16)
+        asked = maps.sum(1) > 0  # (16, 16, 16)
+        # no gradient reaches G through an asked cell; the other cells are G's own
+        (grad,) = torch.autograd.grad(probs[:, FLOOR][asked].sum(), G.out.bias, allow_unused=True)
+        assert grad is None or (grad == 0).all()
+        (grad,) = torch.autograd.grad(G(torch.randn(16, 8), c)[:, FLOOR][~asked].sum(), G.out.bias)
+        assert (grad != 0).any()
+        assert (levels[:, 1:-1, 1:-1] != WALL).any()
+    assert not LevelRunConfig.from_dict({"preset": "paper"}).model.places_fixed
+    assert not small_level_model(fixed_places=True).places_fixed  # no cells in the condition
+
+
+def test_fix_places_masks_the_three_tiles_and_keeps_a_softmax_elsewhere() -> None:
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(4, 8, 16, 16, generator=g)
+    maps = place_maps(_asked(4, seed=1)[:, -6:], 9, 13, 16)
+    probs = fix_places(logits, maps)
+    asked = maps.sum(1, keepdim=True) > 0
+    assert torch.equal(probs[:, list(PLACED)], maps)  # one-hot on their cells, 0 elsewhere
+    other = [t for t in range(8) if t not in PLACED]
+    expected = torch.softmax(logits[:, other], dim=1)  # the rest: a softmax over the others
+    assert torch.allclose(probs[:, other], torch.where(asked, 0.0, expected))
+
+
+def test_rank_loss_is_zero_only_when_the_decoded_total_is_as_asked() -> None:
+    probs = torch.full((1, 8, 16, 16), 1e-3)
+    probs[:, FLOOR] = 1.0
+    probs[0, ENEMIES[0], 2, 3] = probs[0, ENEMIES[2], 5, 7] = 2.0  # two enemies, margin log 2
+    probs = probs / probs.sum(1, keepdim=True)
+    for total, zero in ((2, True), (1, False), (3, False), (0, False)):
+        loss = rank_loss(probs, torch.tensor([float(total)]), 9, 13)
+        assert (float(loss) == 0.0) == zero, total
+    weak = probs.clone()
+    weak[0, ENEMIES[0], 2, 3] = weak[0, FLOOR, 2, 3] * 1.1  # an enemy by less than the margin
+    assert float(rank_loss(weak, torch.tensor([2.0]), 9, 13)) > 0
+    assert float(rank_loss(probs, torch.tensor([2.0]), 9, 13, margin=1.0)) > 0  # log 2 < 1
+
+
+def test_rank_loss_pushes_only_enemies_and_teaches_exact_totals() -> None:
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 8, 16, 16, generator=g).requires_grad_(True)
+    probs = torch.softmax(logits, 1).detach().requires_grad_(True)
+    totals = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    rank_loss(probs, totals, 9, 13).backward()
+    assert probs.grad is not None
+    other = [t for t in range(8) if t not in ENEMIES]
+    assert (probs.grad[:, other] == 0).all()  # the other tiles are never pushed up or down
+    assert (probs.grad[:, :, 9:] == 0).all() and (probs.grad[:, :, :, 13:] == 0).all()
+    # the loss alone teaches free logits to decode to exactly the asked totals
+    opt = torch.optim.Adam([logits], lr=0.05)
+    for _ in range(200):
+        opt.zero_grad()
+        rank_loss(torch.softmax(logits, 1), totals, 9, 13).backward()
+        opt.step()
+    levels = decode(torch.softmax(logits, 1).detach(), 9, 13)  # (6, 9, 13)
+    made = np.isin(levels, ENEMIES).sum(axis=(1, 2))
+    assert made.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_rank_weight_trains_asks_for_enemies_and_is_off_where_it_should_be() -> None:
+    model = small_level_model(condition_places=True)
+    for weights, has in (({"rank_weight": 1.0, "request_weight": 0.0}, True),
+                         ({"rank_weight": 0.0, "request_weight": 0.0}, False)):  # fmt: skip
+        cfg = LevelRunConfig(model=model, train=TrainConfig(batch_size=8, **weights))
+        assert cfg.train.requests_enemies == has
+        out = train_step(build_state(cfg, LEVELS))
+        assert ("rank_loss" in out) == has and "place_loss" not in out  # places are fixed
+        assert all(torch.isfinite(v) for v in out.values())
+        state = build_state(
+            LevelRunConfig(model=model, train=cfg.train, bootstrap=BootstrapConfig(samples=300)),
+            LEVELS[:2],
+        )
+        spy = SpyG(LEVELS[5])
+        state.emas["G"].shadow = spy
+        bootstrap(state, None)
+        totals = (spy.asked[0][:, list(ENEMIES)] * AREA).round().sum(1)  # (300,)
+        assert (set(totals.tolist()) == set(range(6))) == has  # proposals asked for 0..5
+    with pytest.raises(SaganError, match=r"train\.rank_weight"):
+        TrainConfig(rank_weight=-1.0)
+    paper = LevelRunConfig.from_dict({"preset": "paper"})
+    assert paper.train.rank_weight == 0 and not paper.model.fixed_places
+    # a 0.4 config lacks both: it loads with them off, whatever the defaults are now
+    recent = LevelRunConfig().to_dict()
+    del recent["model"]["fixed_places"], recent["train"]["rank_weight"]
+    up = LevelRunConfig.from_dict(upgrade_config(recent))
+    assert not up.model.fixed_places and up.train.rank_weight == 0
+    assert ADDED_OFF["model"]["fixed_places"] is False
