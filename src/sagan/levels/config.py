@@ -207,9 +207,9 @@ class TrainConfig(EngineConfig):
     ``request_weight``, a hinge on each cell's decoding score (its most likely enemy against its
     most likely other tile, in log probability) that wants exactly the requested number of
     cells, those where G already leans most to an enemy, to decode as an enemy, and moves only
-    the enemies' probabilities (:func:`sagan.levels.train.rank_loss`). The count loss moves every cell's enemy
-    probability a little, so G follows requests on average; this one moves the cells at the
-    edge of the count, so that the arg-max total comes out as asked."""
+    the enemies' probabilities (:func:`sagan.levels.train.rank_loss`). The count loss moves
+    every cell's enemy probability a little, so G follows requests on average; this one moves
+    the cells at the edge of the count, so that the arg-max total comes out as asked."""
     request_weight: float = 1.0
     """Weight of an auxiliary loss on G, our addition (1 by default; 0, off, in ``--preset
     paper``; used only by conditional models): for half of each batch, G is also asked for the

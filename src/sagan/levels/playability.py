@@ -21,7 +21,7 @@ import numpy as np
 
 from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, KEY, NAMES, TILES, WALL
 
-__all__ = ["MAX_ENEMY_SHARE", "Playability", "check_playable", "shortest_path"]
+__all__ = ["MAX_ENEMY_SHARE", "Playability", "check_playable", "open_border", "shortest_path"]
 
 MAX_ENEMY_SHARE = 0.6
 
@@ -71,18 +71,24 @@ def _one(level: np.ndarray, tile: int) -> tuple[tuple[int, int] | None, str | No
     return None, f"{len(where)} {name}s ({TILES[tile]!r}), need exactly one"
 
 
+def open_border(level: np.ndarray) -> tuple[int, int] | None:
+    """The first (row, column) of ``level`` ``(H, W)``'s border, in reading order, that is not
+    wall; None when the border is closed."""
+    level = np.asarray(level)
+    edge = np.ones(level.shape, dtype=bool)
+    edge[1:-1, 1:-1] = False
+    gaps = np.argwhere(edge & (level != WALL))
+    return None if not len(gaps) else (int(gaps[0, 0]), int(gaps[0, 1]))
+
+
 def check_playable(level: np.ndarray, max_enemy_share: float = MAX_ENEMY_SHARE) -> Playability:
     """Check ``level`` ``(H, W)`` tile indices; see the module docstring for the rules."""
     level = np.asarray(level)
     if level.ndim != 2 or min(level.shape) < 3:
         return Playability(False, f"level is {level.shape}, needs at least 3 x 3 tiles")
-    border = np.concatenate([level[0], level[-1], level[:, 0], level[:, -1]])
-    if (border != WALL).any():
-        r, c = next(
-            (int(r), int(c))
-            for r, c in np.argwhere(level != WALL)
-            if r in (0, level.shape[0] - 1) or c in (0, level.shape[1] - 1)
-        )
+    gap = open_border(level)
+    if gap is not None:
+        r, c = gap
         return Playability(
             False, f"border not closed: {NAMES[level[r, c]]} at row {r + 1}, column {c + 1}"
         )

@@ -41,9 +41,9 @@ from sagan.levels.encoding import decode, encode, tile_counts
 from sagan.levels.format import write_level
 from sagan.levels.networks import LevelDiscriminator, LevelGenerator, straight_through
 from sagan.levels.novelty import hamming_to_nearest
-from sagan.levels.playability import check_playable
+from sagan.levels.playability import check_playable, open_border
 from sagan.levels.render import render_levels
-from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, KEY, WALL
+from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, KEY
 from sagan.losses import d_hinge, g_hinge
 from sagan.training import EMA, engine
 from sagan.training.device import module_device
@@ -169,10 +169,7 @@ class LevelTask(Task):
         named = load_levels(cfg.levels)
         levels = np.stack([lv for _, lv in named])  # (N, H, W)
         if cfg.model.wall_border:
-            border = np.ones(levels.shape[1:], dtype=bool)
-            border[1:-1, 1:-1] = False
-            open_at = [name for (name, _), lv in zip(named, levels, strict=True)
-                       if (lv[border] != WALL).any()]  # fmt: skip
+            open_at = [name for name, lv in named if open_border(lv) is not None]
             if open_at:
                 raise SaganError(
                     f"--wall-border: {open_at[0]} (and {len(open_at) - 1} more) has a border "
