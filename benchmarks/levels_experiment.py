@@ -72,8 +72,14 @@ def _with(
 
 V03 = Arm(
     preset="default",
-    model={"condition_places": False, "wall_border": False},
-    train={"place_weight": 0.0, "mode_seeking": 0.0, "mirror": False, "request_weight": 0.0},
+    model={"condition_places": False, "wall_border": False, "fixed_places": False},
+    train={
+        "place_weight": 0.0,
+        "mode_seeking": 0.0,
+        "mirror": False,
+        "request_weight": 0.0,
+        "rank_weight": 0.0,
+    },
     bootstrap={"min_distance": 5},
 )
 """The 0.3 default preset (counts, conditional BatchNorm, min solution 15, EMA), pinned so
@@ -83,6 +89,8 @@ PLACES_MS = _with(V03, model=PLACES, train={"place_weight": None, "mode_seeking"
 MIRROR_REQUEST = {"mirror": True, "request_weight": None}
 WALL = {"wall_border": True}
 FAR = {"min_distance": None}
+V04 = _with(PLACES_MS, model=WALL, train=MIRROR_REQUEST, bootstrap=FAR)
+"""The 0.4 default, pinned (with the script's defaults for its None values)."""
 ARMS: dict[str, Arm] = {
     "dcgan": Arm(model=PAPER["dcgan"], train=EMA),
     "sagan": Arm(model=PAPER["sagan"], train=EMA),
@@ -141,12 +149,15 @@ ARMS: dict[str, Arm] = {
     "default+places+loss+ms+mirror+request+far": _with(
         PLACES_MS, train=MIRROR_REQUEST, bootstrap=FAR
     ),
-    "default+places+loss+ms+mirror+request+far+wall": _with(
-        PLACES_MS, model=WALL, train=MIRROR_REQUEST, bootstrap=FAR
-    ),
+    "default+places+loss+ms+mirror+request+far+wall": V04,
     "default+places+loss+ms+mirror+request+far+wall+count": _with(
         PLACES_MS, model=WALL, train={**MIRROR_REQUEST, "count_weight": None}, bootstrap=FAR
     ),
+    # the 0.4 default (the arm above without +count) and what 0.5 added to it
+    "default-0.4": V04,
+    "default-0.4+fixed": _with(V04, model={"fixed_places": True}),
+    "default-0.4+rank": _with(V04, train={"rank_weight": None}),
+    "default-0.4+fixed+rank": _with(V04, model={"fixed_places": True}, train={"rank_weight": None}),
 }
 """The paper's three models with our EMA, our additions one by one, then the presets."""
 
@@ -336,6 +347,7 @@ def main() -> None:
     p.add_argument("--mode-seeking", type=float, default=0.05, help="for +ms (0.05)")
     p.add_argument("--place-weight", type=float, default=1.0, help="for +places+loss (1.0)")
     p.add_argument("--request-weight", type=float, default=1.0, help="for +request (1.0)")
+    p.add_argument("--rank-weight", type=float, default=1.0, help="for +rank (1.0)")
     p.add_argument("--per-seed", action="store_true", help="also a table row for every seed")
     p.add_argument("--plot", type=Path, help="PNG of the training set's size over time")
     p.add_argument("--bootstrap", choices=("both", "yes", "no"), default="both", help="arms to run")
