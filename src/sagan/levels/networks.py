@@ -221,7 +221,9 @@ class LevelGenerator(nn.Module):
         if self.frame is not None:  # the border and padding: wall, with no gradient
             wall = torch.zeros_like(probs[:1, :, :1, :1])  # (1, 8, 1, 1)
             wall[:, WALL] = 1.0
-            probs = torch.where(self.frame.to(probs.device), wall, probs)
+            if self.frame.device != probs.device:  # moved once, not on every forward
+                self.frame = self.frame.to(probs.device)
+            probs = torch.where(self.frame, wall, probs)
         return straight_through(probs) if hard else probs
 
 
