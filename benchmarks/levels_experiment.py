@@ -79,6 +79,7 @@ V03 = Arm(
         "mirror": False,
         "request_weight": 0.0,
         "rank_weight": 0.0,
+        "anchor": 0.0,
     },
     bootstrap={"min_distance": 5},
 )

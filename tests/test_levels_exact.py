@@ -78,7 +78,7 @@ def test_fix_places_masks_the_three_tiles_and_keeps_a_softmax_elsewhere() -> Non
 def test_rank_loss_is_zero_only_when_the_decoded_total_is_as_asked() -> None:
     probs = torch.full((1, 8, 16, 16), 1e-3)
     probs[:, FLOOR] = 1.0
-    probs[0, ENEMIES[0], 2, 3] = probs[0, ENEMIES[2], 5, 7] = 2.0  # two enemies, margin log 2
+    probs[0, ENEMIES[0], 2, 3] = probs[0, ENEMIES[2], 5, 7] = 10.0  # two enemies by log 10
     probs = probs / probs.sum(1, keepdim=True)
     for total, zero in ((2, True), (1, False), (3, False), (0, False)):
         loss = rank_loss(probs, torch.tensor([float(total)]), 9, 13)
@@ -86,7 +86,7 @@ def test_rank_loss_is_zero_only_when_the_decoded_total_is_as_asked() -> None:
     weak = probs.clone()
     weak[0, ENEMIES[0], 2, 3] = weak[0, FLOOR, 2, 3] * 1.1  # an enemy by less than the margin
     assert float(rank_loss(weak, torch.tensor([2.0]), 9, 13)) > 0
-    assert float(rank_loss(probs, torch.tensor([2.0]), 9, 13, margin=1.0)) > 0  # log 2 < 1
+    assert float(rank_loss(probs, torch.tensor([2.0]), 9, 13, margin=3.0)) > 0  # log 10 < 3
 
 
 def test_rank_loss_pushes_only_enemies_and_teaches_exact_totals() -> None:
@@ -138,3 +138,25 @@ def test_rank_weight_trains_asks_for_enemies_and_is_off_where_it_should_be() -> 
     up = LevelRunConfig.from_dict(upgrade_config(recent))
     assert not up.model.fixed_places and up.train.rank_weight == 0
     assert ADDED_OFF["model"]["fixed_places"] is False
+
+
+def test_anchor_draws_its_share_of_real_levels_from_the_starting_ones() -> None:
+    from sagan.levels.data import with_mirrors
+    from sagan.levels.train import anchor_indices
+
+    for mirror in (False, True):
+        cfg = LevelRunConfig(
+            model=small_level_model(), train=TrainConfig(batch_size=8, mirror=mirror, anchor=0.5)
+        )
+        state = build_state(cfg, LEVELS[:3])
+        state.levels = np.concatenate([LEVELS[:3], LEVELS[3:]])  # 5 levels joined the 3
+        state._refresh()
+        idx = anchor_indices(state, 4000, torch.Generator().manual_seed(0))
+        starting = with_mirrors(LEVELS[:3], mirror)  # what the anchor may show
+        shown = state.x[idx].argmax(1)[:, :9, :13].numpy()  # (4000, 9, 13)
+        hits = (shown[:, None] == starting[None]).all(axis=(2, 3))  # (4000, 3 or 12)
+        assert hits.any(axis=1).all()  # only starting levels (and their mirror images) ...
+        assert (hits.sum(axis=0) > 250).all()  # ... each of them, about uniformly
+        assert all(torch.isfinite(v) for v in train_step(state).values())
+    with pytest.raises(SaganError, match=r"train\.anchor"):
+        TrainConfig(anchor=1.5)

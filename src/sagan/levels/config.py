@@ -220,6 +220,12 @@ class TrainConfig(EngineConfig):
     proposals are asked for such totals too, so that playable levels with them can join the set
     (each with the counts it has). Without it G is only ever asked for the training set's counts
     (3-4 enemies in the five GVGAI levels)."""
+    anchor: float = 0.25
+    """Our addition (0.25 by default; 0, off, in ``--preset paper``): this share of each batch
+    of real levels is drawn from the starting levels (with ``mirror``, and their mirror images),
+    the rest from the whole training set, so that D keeps seeing the originals while
+    bootstrapping fills the set with levels of G's own (without it, the set drifted towards
+    wall-heavy mazes on some seeds and G with it: most of its levels unplayable)."""
     mirror: bool = True
     """Our addition (on by default; off in ``--preset paper``): train on every level of the set and
     on its three mirror images (left-right, top-bottom, both;
@@ -239,6 +245,7 @@ class TrainConfig(EngineConfig):
         check_positive("train.request_weight", self.request_weight, allow_zero=True)
         check_positive("train.rank_weight", self.rank_weight, allow_zero=True)
         check_positive("train.eval_n", self.eval_n)
+        check_range("train.anchor", self.anchor, 0.0, 1.0)
         check_positive("train.lr_g", self.lr_g)
         check_positive("train.lr_d", self.lr_d)
         check_range("train.beta1", self.beta1, 0.0, 0.999999)
@@ -261,10 +268,10 @@ class BootstrapConfig:
     """Steps between bootstrap rounds; 0 turns bootstrapping off."""
     samples: int = field(default=64, metadata={"flag": "--bootstrap-samples"})
     """Levels generated per bootstrap round."""
-    min_distance: int = 10
+    min_distance: int = 15
     """Hamming distance (tiles) a playable level needs from every training level to join (our
-    choice: 10 by default, 5 in ``--preset paper`` and before 0.4; the paper asks only for
-    levels that are new)."""
+    choice: 15 by default, 10 in 0.4, 5 in ``--preset paper`` and before 0.4; the paper asks
+    only for levels that are new)."""
     max_size: int = field(default=5000, metadata={"flag": "--bootstrap-max-size"})
     """The training set stops growing at this size."""
     min_solution: int = 15
@@ -302,6 +309,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "rank_weight": 0.0,
             "mode_seeking": 0.0,
             "mirror": False,
+            "anchor": 0.0,
             "ema": False,
             "eval_every": 0,
         },
@@ -374,6 +382,7 @@ ADDED_OFF: dict[str, dict[str, Any]] = {
         "mirror": False,
         "request_weight": 0.0,
         "rank_weight": 0.0,
+        "anchor": 0.0,
         "place_weight": 0.0,
         "mode_seeking": 0.0,
         "eval_every": 0,

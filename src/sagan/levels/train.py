@@ -75,8 +75,10 @@ COUNTED = (AVATAR, KEY, DOOR, *ENEMIES)
 REQUESTED_ENEMIES = 5
 """``train.request_weight`` asks for enemy totals from 0 to this (our choice: the range that
 ``enemies_as_asked`` scores)."""
-RANK_MARGIN = 0.5
-"""The margin of :func:`rank_loss`'s hinge, in log probability (our choice)."""
+RANK_MARGIN = 2.0
+"""The margin of :func:`rank_loss`'s hinge, in log probability (our choice: a cell decodes as
+wanted with its most likely enemy e^2 = 7.4 times as likely as its most likely other tile, or
+the reverse, so that the count survives the EMA's and BatchNorm's running statistics)."""
 CAP_MIN_SET = 25
 """``bootstrap.max_cell_share`` counts shares over at least this many levels (our choice), so
 that a small set can grow: with a cap of 0.2, a cell may hold 5 levels' keys until the set
@@ -296,8 +298,10 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
     losses (detached, on the device)."""
     cfg, t, ctx = task.cfg, task.cfg.train, task.ctx
     B, amp = t.batch_size, ctx.precision
-    idx = torch.randint(0, len(task.x), (B,), generator=ctx.data_rng)[ctx.shard(B)]
-    idx = idx.to(ctx.device)
+    idx = torch.randint(0, len(task.x), (B,), generator=ctx.data_rng)
+    if t.anchor > 0:  # the first share of the batch: starting levels (and their mirrors)
+        idx[: round(t.anchor * B)] = anchor_indices(task, round(t.anchor * B), ctx.data_rng)
+    idx = idx[ctx.shard(B)].to(ctx.device)
     real, c = task.x[idx], task.c[idx]  # (b, 8, S, S), (b, 8)
     b = len(idx)
     cond = c if cfg.model.conditional else None
@@ -361,6 +365,15 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
     task.updates.update("g", loss_g)
     task.D.requires_grad_(True)
     return out
+
+
+def anchor_indices(task: LevelTask, k: int, generator: torch.Generator) -> torch.Tensor:
+    """``(k,)`` indices into ``task.x`` of starting levels (with ``train.mirror``, of them and
+    their mirror images: ``task.x`` holds the set, then its mirror images, in that order),
+    drawn uniformly with ``generator``."""
+    copies = 4 if task.cfg.train.mirror else 1
+    drawn = torch.randint(0, task.originals * copies, (k,), generator=generator)  # (k,)
+    return (drawn // task.originals) * len(task.levels) + drawn % task.originals
 
 
 def place_loss(probs: torch.Tensor, places: torch.Tensor, height: int, width: int) -> torch.Tensor:
