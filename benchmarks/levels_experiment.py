@@ -171,6 +171,7 @@ COLUMNS = (
     ("placements", "avatar/key/door placements"),
     ("key_cell_share", "key on one cell, max %"),
     ("door_cell_share", "door on one cell, max %"),
+    ("enemy_cell_share", "an enemy on one cell, max %"),
     ("novelty", "novelty (tiles)"),
     ("solution_length", "solution length (moves)"),
     ("enemies_as_asked", "enemies as asked %"),

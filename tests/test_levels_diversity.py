@@ -61,6 +61,13 @@ def test_near_copies_of_one_layout_score_as_one() -> None:
     assert count_distinct(levels, 1) == len({lv.tobytes() for lv in levels})
     report = diversity_report(levels)
     assert report["key_cell_share"] == 100.0 and report["placements"] == 1.0
+    # an enemy of any kind on one cell in every level: the enemies' placement has collapsed
+    enemies = levels.copy()
+    enemies[:, 4, 6] = np.arange(len(levels)) % 3 + ENEMIES[0]  # the three kinds in turn
+    assert largest_cell_share(enemies, ENEMIES) == 1.0
+    assert largest_cell_share(enemies, ENEMIES[0]) == pytest.approx(1 / 3, abs=0.01)
+    assert diversity_report(enemies)["enemy_cell_share"] == 100.0
+    assert diversity_report(_gvgai())["enemy_cell_share"] <= 40.0  # the originals: spread
     varied = _gvgai()
     assert placements(varied) == 5 and count_distinct(varied, 10) == 5
     assert tile_entropy(varied) > tile_entropy(levels) > 0.0
@@ -96,7 +103,8 @@ def test_eval_reports_diversity_and_uses_best(
     assert f"using {run / 'best.pt'}" in captured.err
     values = json.loads(captured.out)
     for key in ("distinct_novel_playable", "pairwise_hamming", "placements",
-                "key_cell_share", "door_cell_share", "tile_entropy"):  # fmt: skip
+                "key_cell_share", "door_cell_share", "enemy_cell_share",
+                "tile_entropy"):  # fmt: skip
         assert key in values
     assert main(["levels", "eval", str(run), "--n", "10", "--last"]) == 0
     assert "using" not in capsys.readouterr().err

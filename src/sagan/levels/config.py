@@ -331,9 +331,10 @@ class LevelRunConfig:
 
     preset: str = "default"
     """``default`` (our best: counts embedded, conditional BatchNorm, the avatar, key and door
-    cells asked for with the place loss, mirror images, a wall border, enemy requests, mode
-    seeking, --min-solution 15, --min-distance 10, EMA) or ``paper`` (Torrado et al.'s model);
-    a config file and flags override it."""
+    put on the cells asked for, mirror images, a wall border, enemy requests with the count and
+    rank losses, a quarter of each real batch from the starting levels, mode seeking,
+    --min-solution 15, --min-distance 15, EMA) or ``paper`` (Torrado et al.'s model); a config
+    file and flags override it."""
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)

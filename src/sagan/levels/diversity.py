@@ -9,7 +9,7 @@ designer would call one. These measures (our choice of measures, for this librar
   differ, over all pairs (exact, from per-cell tile counts);
 * :func:`placements`: distinct (avatar, key, door) placements;
 * :func:`largest_cell_share`: the largest share of levels that have a given tile (the key,
-  the door) on one and the same cell;
+  the door, an enemy of any kind) on one and the same cell;
 * :func:`tile_entropy`: the Shannon entropy (bits) of the tile at each cell across the set,
   averaged over cells (0: every level identical);
 * :func:`count_distinct`: how many levels remain when each kept level must differ from every
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sagan.levels.tiles import AVATAR, DOOR, KEY, TILES
+from sagan.levels.tiles import AVATAR, DOOR, ENEMIES, KEY, TILES
 
 __all__ = [
     "DISTINCT_DISTANCE",
@@ -76,10 +76,13 @@ def placements(levels: Sequence[np.ndarray] | np.ndarray) -> int:
     return len(seen)
 
 
-def largest_cell_share(levels: Sequence[np.ndarray] | np.ndarray, tile: int) -> float:
-    """The largest share (0..1) of ``levels`` (N, H, W) that hold ``tile`` on one same cell."""
+def largest_cell_share(
+    levels: Sequence[np.ndarray] | np.ndarray, tile: int | Sequence[int]
+) -> float:
+    """The largest share (0..1) of ``levels`` (N, H, W) that hold ``tile`` (or any of several
+    tiles, e.g. the enemy kinds) on one same cell."""
     flat = _flat(levels)
-    return float((flat == tile).mean(axis=0).max())
+    return float(np.isin(flat, tile).mean(axis=0).max())
 
 
 def tile_entropy(levels: Sequence[np.ndarray] | np.ndarray) -> float:
@@ -126,5 +129,6 @@ def diversity_report(levels: Sequence[np.ndarray] | np.ndarray) -> dict[str, flo
         "placements": float(placements(levels)),
         "key_cell_share": 100.0 * largest_cell_share(levels, KEY),
         "door_cell_share": 100.0 * largest_cell_share(levels, DOOR),
+        "enemy_cell_share": 100.0 * largest_cell_share(levels, ENEMIES),
         "tile_entropy": tile_entropy(levels),
     }

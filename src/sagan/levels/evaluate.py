@@ -219,8 +219,9 @@ def evaluate_levels(gan: LevelGAN, n: int = 15_000, seed: int = 0) -> dict[str, 
       level (:func:`~sagan.levels.diversity.count_distinct`, our measure);
     * diversity of all ``n`` levels (:mod:`sagan.levels.diversity`, our measures):
       ``pairwise_hamming`` (mean tiles in which two levels differ), ``placements`` (distinct
-      avatar/key/door placements), ``key_cell_share`` / ``door_cell_share`` (% of levels with
-      the key / the door on the most common cell) and ``tile_entropy`` (bits per cell);
+      avatar/key/door placements), ``key_cell_share`` / ``door_cell_share`` /
+      ``enemy_cell_share`` (% of levels with the key / the door / an enemy on the most common
+      cell) and ``tile_entropy`` (bits per cell);
     * ``novelty``: mean Hamming distance (tiles) of playable levels to the nearest starting
       level; ``solution_length``: their mean shortest solution;
     * ``length_as_asked``: % of levels asked for a solution length within 2 moves of one
