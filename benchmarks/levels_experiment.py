@@ -159,6 +159,7 @@ ARMS: dict[str, Arm] = {
     "default-0.4+fixed": _with(V04, model={"fixed_places": True}),
     "default-0.4+rank": _with(V04, train={"rank_weight": None}),
     "default-0.4+fixed+rank": _with(V04, model={"fixed_places": True}, train={"rank_weight": None}),
+    "default+enemycap": Arm(preset="default", bootstrap={"max_enemy_share": None}),
 }
 """The paper's three models with our EMA, our additions one by one, then the presets."""
 
@@ -341,6 +342,9 @@ def main() -> None:
     )
     p.add_argument(
         "--min-distance", type=int, default=15, help="for +far: bootstrap's distance (15)"
+    )
+    p.add_argument(
+        "--max-enemy-share", type=float, default=0.2, help="for +enemycap: the cap (0.2)"
     )
     p.add_argument(
         "--eval-every", type=int, default=0, help="keep best.pt by evaluating every N steps"

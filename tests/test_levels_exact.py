@@ -160,3 +160,33 @@ def test_anchor_draws_its_share_of_real_levels_from_the_starting_ones() -> None:
         assert all(torch.isfinite(v) for v in train_step(state).values())
     with pytest.raises(SaganError, match=r"train\.anchor"):
         TrainConfig(anchor=1.5)
+
+
+def test_enemy_cap_keeps_the_enemies_from_settling_on_a_few_cells() -> None:
+    from conftest import ReplayG
+
+    base = LEVELS[2].copy()
+    base[np.isin(base, ENEMIES)] = FLOOR
+    inner = [(r, c) for r, c in np.argwhere(base == WALL) if 0 < r < 8 and 0 < c < 12]
+    same = []  # four levels with an enemy on one same cell, far apart (inner walls opened)
+    for k in range(4):
+        v = base.copy()
+        v[4, 6] = ENEMIES[k % 3]
+        for r, c in inner[k * 3 : k * 3 + 3]:
+            v[r, c] = FLOOR
+        same.append(v)
+    joined = {}
+    for share in (0.0, 0.1):
+        cfg = LevelRunConfig(
+            model=small_level_model(),
+            bootstrap=BootstrapConfig(
+                samples=4, min_distance=3, min_solution=0, max_enemy_share=share
+            ),
+        )
+        state = build_state(cfg, LEVELS[:1])
+        state.emas["G"].shadow = ReplayG(np.stack(same))
+        joined[share] = bootstrap(state, None)
+    assert len(joined[0.0]) == 4  # off: every far, playable level joins
+    assert len(joined[0.1]) == 2  # at most 2.5 of 25 levels with an enemy on that cell
+    with pytest.raises(SaganError, match=r"bootstrap\.max_enemy_share"):
+        BootstrapConfig(max_enemy_share=-0.1)

@@ -285,8 +285,15 @@ class BootstrapConfig:
     training set (counted over at least 25 levels, so that a small set can grow), so that one
     layout cannot take the set over (e.g. 0.2)."""
 
+    max_enemy_share: float = 0.0
+    """Our addition (0: off, as in the paper): the same cap for enemies: a level joins only if,
+    with it, each of its enemy cells holds an enemy (of any kind) in at most this share of the
+    training set (counted over at least 25 levels), so that the enemies cannot settle on a
+    few cells of every level (e.g. 0.2)."""
+
     def __post_init__(self) -> None:
         check_range("bootstrap.max_cell_share", self.max_cell_share, 0.0, 1.0)
+        check_range("bootstrap.max_enemy_share", self.max_enemy_share, 0.0, 1.0)
         check_positive("bootstrap.every", self.every, allow_zero=True)
         check_positive("bootstrap.samples", self.samples)
         check_positive("bootstrap.min_distance", self.min_distance)

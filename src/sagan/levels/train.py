@@ -477,6 +477,7 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
     added = []
     pool = state.levels
     placed = {t: (pool == t).sum(axis=0) for t in PLACED}  # (H, W) levels with t per cell
+    enemies = np.isin(pool, ENEMIES).sum(axis=0)  # (H, W) levels with an enemy per cell
     mirror = state.cfg.train.mirror
     near = with_mirrors(pool, mirror)  # what a new level must be far from
     for level in candidates:
@@ -490,8 +491,13 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
         limit = b.max_cell_share * max(len(pool) + 1, CAP_MIN_SET)
         if b.max_cell_share and any((placed[t][level == t] + 1).max() > limit for t in PLACED):
             continue  # its avatar, key or door sits where too many levels have theirs
+        enemy = np.isin(level, ENEMIES)  # (H, W)
+        most = b.max_enemy_share * max(len(pool) + 1, CAP_MIN_SET)
+        if b.max_enemy_share and enemy.any() and (enemies[enemy] + 1).max() > most:
+            continue  # one of its enemies sits where too many levels have one
         for t in PLACED:
             placed[t] = placed[t] + (level == t)
+        enemies = enemies + enemy
         pool = np.concatenate([pool, level[None]])
         near = np.concatenate([near, with_mirrors(level[None], mirror)])
         added.append(level)
