@@ -91,7 +91,19 @@ MIRROR_REQUEST = {"mirror": True, "request_weight": None}
 WALL = {"wall_border": True}
 FAR = {"min_distance": None}
 V04 = _with(PLACES_MS, model=WALL, train=MIRROR_REQUEST, bootstrap=FAR)
-"""The 0.4 default, pinned (with the script's defaults for its None values)."""
+"""The 0.4 default, pinned (with the script's defaults for its None values and
+``--min-distance 10``)."""
+V05A = _with(
+    V04,
+    model={"fixed_places": True},
+    train={"rank_weight": 1.0, "rank_margin": 0.5},
+    bootstrap={"min_distance": 10},
+)
+"""0.5's first candidate: the 0.4 default with G putting the avatar, key and door on their
+cells and the rank loss at margin 0.5."""
+V05B = _with(V05A, train={"rank_margin": 2.0, "anchor": 0.25}, bootstrap={"min_distance": 15})
+"""0.5's second candidate: the first with margin 2, a quarter of each real batch from the
+starting levels, and minimum distance 15."""
 ARMS: dict[str, Arm] = {
     "dcgan": Arm(model=PAPER["dcgan"], train=EMA),
     "sagan": Arm(model=PAPER["sagan"], train=EMA),
@@ -154,12 +166,11 @@ ARMS: dict[str, Arm] = {
     "default+places+loss+ms+mirror+request+far+wall+count": _with(
         PLACES_MS, model=WALL, train={**MIRROR_REQUEST, "count_weight": None}, bootstrap=FAR
     ),
-    # the 0.4 default (the arm above without +count) and what 0.5 added to it
+    # the 0.4 default (the arm above without +count) and the two 0.5 candidates
     "default-0.4": V04,
-    "default-0.4+fixed": _with(V04, model={"fixed_places": True}),
-    "default-0.4+rank": _with(V04, train={"rank_weight": None}),
-    "default-0.4+fixed+rank": _with(V04, model={"fixed_places": True}, train={"rank_weight": None}),
-    "default+enemycap": Arm(preset="default", bootstrap={"max_enemy_share": None}),
+    "default-0.5a": V05A,
+    "default-0.5b": V05B,
+    "default-0.5a+enemycap": _with(V05A, bootstrap={"max_enemy_share": None}),
 }
 """The paper's three models with our EMA, our additions one by one, then the presets."""
 
@@ -353,7 +364,6 @@ def main() -> None:
     p.add_argument("--mode-seeking", type=float, default=0.05, help="for +ms (0.05)")
     p.add_argument("--place-weight", type=float, default=1.0, help="for +places+loss (1.0)")
     p.add_argument("--request-weight", type=float, default=1.0, help="for +request (1.0)")
-    p.add_argument("--rank-weight", type=float, default=1.0, help="for +rank (1.0)")
     p.add_argument("--per-seed", action="store_true", help="also a table row for every seed")
     p.add_argument("--plot", type=Path, help="PNG of the training set's size over time")
     p.add_argument("--bootstrap", choices=("both", "yes", "no"), default="both", help="arms to run")

@@ -137,6 +137,11 @@ def test_rank_weight_trains_asks_for_enemies_and_is_off_where_it_should_be() -> 
     del recent["model"]["fixed_places"], recent["train"]["rank_weight"]
     up = LevelRunConfig.from_dict(upgrade_config(recent))
     assert not up.model.fixed_places and up.train.rank_weight == 0
+    # the first runs with the rank loss recorded no margin: they had 0.5
+    del recent["train"]["rank_margin"]
+    assert LevelRunConfig.from_dict(upgrade_config(recent)).train.rank_margin == 0.5
+    with pytest.raises(SaganError, match=r"train\.rank_margin"):
+        TrainConfig(rank_margin=-1.0)
     assert ADDED_OFF["model"]["fixed_places"] is False
 
 

@@ -210,6 +210,11 @@ class TrainConfig(EngineConfig):
     the enemies' probabilities (:func:`sagan.levels.train.rank_loss`). The count loss moves
     every cell's enemy probability a little, so G follows requests on average; this one moves
     the cells at the edge of the count, so that the arg-max total comes out as asked."""
+    rank_margin: float = 2.0
+    """The margin of ``rank_weight``'s hinge, in log probability (our choice, 2 by default: a
+    cell should decode as wanted with its most likely enemy e^2 = 7.4 times as likely as its most
+    likely other tile, or the reverse, so that the count survives the EMA's weights and
+    BatchNorm's running statistics; 0.5 in the first runs with the loss)."""
     request_weight: float = 1.0
     """Weight of an auxiliary loss on G, our addition (1 by default; 0, off, in ``--preset
     paper``; used only by conditional models): for half of each batch, G is also asked for the
@@ -244,6 +249,7 @@ class TrainConfig(EngineConfig):
         check_positive("train.place_weight", self.place_weight, allow_zero=True)
         check_positive("train.request_weight", self.request_weight, allow_zero=True)
         check_positive("train.rank_weight", self.rank_weight, allow_zero=True)
+        check_positive("train.rank_margin", self.rank_margin, allow_zero=True)
         check_positive("train.eval_n", self.eval_n)
         check_range("train.anchor", self.anchor, 0.0, 1.0)
         check_positive("train.lr_g", self.lr_g)
@@ -390,6 +396,7 @@ ADDED_OFF: dict[str, dict[str, Any]] = {
         "mirror": False,
         "request_weight": 0.0,
         "rank_weight": 0.0,
+        "rank_margin": 0.5,
         "anchor": 0.0,
         "place_weight": 0.0,
         "mode_seeking": 0.0,

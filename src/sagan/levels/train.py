@@ -75,10 +75,6 @@ COUNTED = (AVATAR, KEY, DOOR, *ENEMIES)
 REQUESTED_ENEMIES = 5
 """``train.request_weight`` asks for enemy totals from 0 to this (our choice: the range that
 ``enemies_as_asked`` scores)."""
-RANK_MARGIN = 2.0
-"""The margin of :func:`rank_loss`'s hinge, in log probability (our choice: a cell decodes as
-wanted with its most likely enemy e^2 = 7.4 times as likely as its most likely other tile, or
-the reverse, so that the count survives the EMA's and BatchNorm's running statistics)."""
 CAP_MIN_SET = 25
 """``bootstrap.max_cell_share`` counts shares over at least this many levels (our choice), so
 that a small set can grow: with a cap of 0.2, a cell may hold 5 levels' keys until the set
@@ -348,7 +344,7 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
             out["request_error"] = requested.detach()
         if requests and t.rank_weight > 0:
             total = (asked[:, list(ENEMIES)].sum(1) * (m.height * m.width)).round()  # (h,)
-            ranked = rank_loss(probs, total, m.height, m.width)
+            ranked = rank_loss(probs, total, m.height, m.width, t.rank_margin)
             loss_g = loss_g + t.rank_weight * ranked
             out["rank_loss"] = ranked.detach()
     if t.mode_seeking > 0:
@@ -389,7 +385,7 @@ def place_loss(probs: torch.Tensor, places: torch.Tensor, height: int, width: in
 
 
 def rank_loss(
-    probs: torch.Tensor, total: torch.Tensor, height: int, width: int, margin: float = RANK_MARGIN
+    probs: torch.Tensor, total: torch.Tensor, height: int, width: int, margin: float = 2.0
 ) -> torch.Tensor:
     """How far G's tiles ``probs`` ``(B, 8, S, S)`` (softmax) are from decoding to exactly
     ``total`` ``(B,)`` enemies (of any kind) in the level's ``height x width`` area.
