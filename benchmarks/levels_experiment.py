@@ -171,6 +171,7 @@ ARMS: dict[str, Arm] = {
     "default-0.5a": V05A,
     "default-0.5b": V05B,
     "default-0.5a+enemycap": _with(V05A, bootstrap={"max_enemy_share": None}),
+    "default-0.5b+enemycap": _with(V05B, bootstrap={"max_enemy_share": None}),
 }
 """The paper's three models with our EMA, our additions one by one, then the presets."""
 
