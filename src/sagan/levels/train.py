@@ -395,8 +395,9 @@ def rank_loss(
     the highest scores are wanted as enemies, the rest not; each pays a hinge, ``margin`` minus
     its score where wanted, its score plus ``margin`` where not, when that is positive (ours).
     Summed over the level, averaged over the batch; 0 once every cell decodes as wanted by
-    ``margin``, so that it stops pushing there (a logistic loss kept pushing every cell's score
-    down and saturated G's softmax).
+    ``margin``, so that it stops pushing there (with a logistic loss, which never stops, seed 0
+    of the GVGAI levels made no playable level in 1,000 steps; see
+    ``benchmarks/results/levels-every-seed-2026-12-04.md``).
     """
     logp = probs[:, :, :height, :width].clamp_min(1e-6).log()  # (B, 8, H, W)
     enemies = list(ENEMIES)
