@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SpyG, small_level_model
+from conftest import ReplayG, SpyG, small_level_model
 from sagan.errors import SaganError
 from sagan.levels.conditions import PLACED, place_maps, places_as_asked, random_places
 from sagan.levels.config import (
@@ -81,11 +81,11 @@ def test_rank_loss_is_zero_only_when_the_decoded_total_is_as_asked() -> None:
     probs[0, ENEMIES[0], 2, 3] = probs[0, ENEMIES[2], 5, 7] = 10.0  # two enemies by log 10
     probs = probs / probs.sum(1, keepdim=True)
     for total, zero in ((2, True), (1, False), (3, False), (0, False)):
-        loss = rank_loss(probs, torch.tensor([float(total)]), 9, 13)
+        loss = rank_loss(probs, torch.tensor([float(total)]), 9, 13, margin=2.0)
         assert (float(loss) == 0.0) == zero, total
     weak = probs.clone()
     weak[0, ENEMIES[0], 2, 3] = weak[0, FLOOR, 2, 3] * 1.1  # an enemy by less than the margin
-    assert float(rank_loss(weak, torch.tensor([2.0]), 9, 13)) > 0
+    assert float(rank_loss(weak, torch.tensor([2.0]), 9, 13, margin=2.0)) > 0
     assert float(rank_loss(probs, torch.tensor([2.0]), 9, 13, margin=3.0)) > 0  # log 10 < 3
 
 
@@ -94,7 +94,7 @@ def test_rank_loss_pushes_only_enemies_and_teaches_exact_totals() -> None:
     logits = torch.randn(6, 8, 16, 16, generator=g).requires_grad_(True)
     probs = torch.softmax(logits, 1).detach().requires_grad_(True)
     totals = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
-    rank_loss(probs, totals, 9, 13).backward()
+    rank_loss(probs, totals, 9, 13, margin=2.0).backward()
     assert probs.grad is not None
     other = [t for t in range(8) if t not in ENEMIES]
     assert (probs.grad[:, other] == 0).all()  # the other tiles are never pushed up or down
@@ -103,7 +103,7 @@ def test_rank_loss_pushes_only_enemies_and_teaches_exact_totals() -> None:
     opt = torch.optim.Adam([logits], lr=0.05)
     for _ in range(200):
         opt.zero_grad()
-        rank_loss(torch.softmax(logits, 1), totals, 9, 13).backward()
+        rank_loss(torch.softmax(logits, 1), totals, 9, 13, margin=2.0).backward()
         opt.step()
     levels = decode(torch.softmax(logits, 1).detach(), 9, 13)  # (6, 9, 13)
     made = np.isin(levels, ENEMIES).sum(axis=(1, 2))
@@ -168,8 +168,6 @@ def test_anchor_draws_its_share_of_real_levels_from_the_starting_ones() -> None:
 
 
 def test_enemy_cap_keeps_the_enemies_from_settling_on_a_few_cells() -> None:
-    from conftest import ReplayG
-
     base = LEVELS[2].copy()
     base[np.isin(base, ENEMIES)] = FLOOR
     inner = [(r, c) for r, c in np.argwhere(base == WALL) if 0 < r < 8 and 0 < c < 12]

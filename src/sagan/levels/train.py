@@ -295,8 +295,9 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
     cfg, t, ctx = task.cfg, task.cfg.train, task.ctx
     B, amp = t.batch_size, ctx.precision
     idx = torch.randint(0, len(task.x), (B,), generator=ctx.data_rng)
-    if t.anchor > 0:  # the first share of the batch: starting levels (and their mirrors)
-        idx[: round(t.anchor * B)] = anchor_indices(task, round(t.anchor * B), ctx.data_rng)
+    anchored = round(t.anchor * B)  # the first share of the batch: starting levels (and mirrors)
+    if t.anchor > 0:
+        idx[:anchored] = anchor_indices(task, anchored, ctx.data_rng)
     idx = idx[ctx.shard(B)].to(ctx.device)
     real, c = task.x[idx], task.c[idx]  # (b, 8, S, S), (b, 8)
     b = len(idx)
@@ -330,7 +331,7 @@ def train_step(task: LevelTask) -> dict[str, torch.Tensor]:
         asked = cond[:h]
         if requests:  # enemy totals drawn from 0..REQUESTED_ENEMIES
             asked = with_random_enemies(asked, m.height * m.width, REQUESTED_ENEMIES, ctx.data_rng)
-        if m.condition_places and (places or m.places_fixed):  # cells drawn anywhere inside
+        if places or m.places_fixed:  # cells drawn anywhere inside
             asked = with_random_places(asked, m.height, m.width, ctx.data_rng)
         with amp.autocast():
             probs = G(z[:h], asked).float()  # (h, 8, S, S) softmax
@@ -385,7 +386,7 @@ def place_loss(probs: torch.Tensor, places: torch.Tensor, height: int, width: in
 
 
 def rank_loss(
-    probs: torch.Tensor, total: torch.Tensor, height: int, width: int, margin: float = 2.0
+    probs: torch.Tensor, total: torch.Tensor, height: int, width: int, margin: float
 ) -> torch.Tensor:
     """How far G's tiles ``probs`` ``(B, 8, S, S)`` (softmax) are from decoding to exactly
     ``total`` ``(B,)`` enemies (of any kind) in the level's ``height x width`` area.
@@ -485,11 +486,12 @@ def bootstrap(state: LevelTask, run_dir: Path | None) -> list[np.ndarray]:
             continue
         if hamming_to_nearest(level[None], near)[0] < b.min_distance:
             continue  # a copy, or too close to a level the set already has (or its mirror)
-        limit = b.max_cell_share * max(len(pool) + 1, CAP_MIN_SET)
+        counted = max(len(pool) + 1, CAP_MIN_SET)  # the set with this level, for the caps
+        limit = b.max_cell_share * counted
         if b.max_cell_share and any((placed[t][level == t] + 1).max() > limit for t in PLACED):
             continue  # its avatar, key or door sits where too many levels have theirs
         enemy = np.isin(level, ENEMIES)  # (H, W)
-        most = b.max_enemy_share * max(len(pool) + 1, CAP_MIN_SET)
+        most = b.max_enemy_share * counted
         if b.max_enemy_share and enemy.any() and (enemies[enemy] + 1).max() > most:
             continue  # one of its enemies sits where too many levels have one
         for t in PLACED:
