@@ -72,7 +72,12 @@ def _with(
 
 V03 = Arm(
     preset="default",
-    model={"condition_places": False, "wall_border": False, "fixed_places": False},
+    model={
+        "condition_places": False,
+        "wall_border": False,
+        "fixed_places": False,
+        "fixed_enemies": False,
+    },
     train={
         "place_weight": 0.0,
         "mode_seeking": 0.0,

@@ -71,7 +71,9 @@ class ReplayG(nn.Module):
         self.levels, self.i = levels, 0
         self.dummy = nn.Parameter(torch.zeros(1))
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor | None = None, *, hard: bool = False
+    ) -> torch.Tensor:
         from sagan.levels.encoding import encode
 
         idx = [(self.i + k) % len(self.levels) for k in range(len(z))]
@@ -88,7 +90,9 @@ class SpyG(nn.Module):
         self.level, self.asked = level, []
         self.dummy = nn.Parameter(torch.zeros(1))
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor | None = None, *, hard: bool = False
+    ) -> torch.Tensor:
         from sagan.levels.encoding import encode
 
         assert c is not None

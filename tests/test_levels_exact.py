@@ -193,3 +193,68 @@ def test_enemy_cap_keeps_the_enemies_from_settling_on_a_few_cells() -> None:
     assert len(joined[0.1]) == 2  # at most 2.5 of 25 levels with an enemy on that cell
     with pytest.raises(SaganError, match=r"bootstrap\.max_enemy_share"):
         BootstrapConfig(max_enemy_share=-0.1)
+
+
+def test_exact_enemies_makes_the_asked_total_on_free_cells_only() -> None:
+    from sagan.levels.networks import exact_enemies
+
+    g = torch.Generator().manual_seed(2)
+    probs = torch.softmax(torch.randn(12, 8, 16, 16, generator=g), 1).requires_grad_(True)
+    free = torch.zeros(12, 16, 16, dtype=torch.bool)
+    free[:, 1:8, 1:12] = True  # a 9 x 13 level's inside
+    free[:, 3, 4] = False  # e.g. an asked key cell
+    totals = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 9.0, 20.0, 40.0, 0.0, 1.0, 100.0])
+    tiles = exact_enemies(probs, totals, free)  # (12, 8, 16, 16)
+    assert torch.equal(tiles.detach().sum(1), torch.ones(12, 16, 16))  # one-hot
+    enemy = tiles.detach()[:, list(ENEMIES)].sum(1) > 0  # (12, 16, 16)
+    assert enemy.sum((1, 2)).tolist() == [min(int(t), 76) for t in totals]  # 76 free cells
+    assert not (enemy & ~free).any()  # never on the border or an asked cell
+    # each enemy is its cell's most likely enemy, each other cell its most likely other tile
+    others = [t for t in range(8) if t not in ENEMIES]
+    kind = tiles.detach().argmax(1)
+    best_enemy = torch.tensor(ENEMIES)[probs.detach()[:, list(ENEMIES)].argmax(1)]
+    best_other = torch.tensor(others)[probs.detach()[:, others].argmax(1)]
+    assert torch.equal(kind, torch.where(enemy, best_enemy, best_other))
+    # the chosen cells are the most enemy-like ones, so a total G already makes is its arg-max
+    plain = probs.detach().argmax(1)
+    made = torch.isin(plain, torch.tensor(ENEMIES)) & free
+    as_made = exact_enemies(probs.detach(), made.sum((1, 2)).float(), free).argmax(1)
+    assert torch.equal(as_made[free], plain[free])
+    w = torch.randn(12, 8, 16, 16, generator=g)
+    (tiles * w).sum().backward()
+    assert probs.grad is not None and torch.equal(probs.grad, w)  # straight-through
+
+
+def test_fixed_enemies_generate_exactly_the_asked_total() -> None:
+    from sagan.levels.conditions import condition_vectors, with_random_enemies, with_random_places
+    from sagan.levels.train import generate_levels
+
+    g = torch.Generator().manual_seed(3)
+    c = torch.from_numpy(condition_vectors(LEVELS[np.arange(60) % 8], places=True))
+    c = with_random_places(with_random_enemies(c, AREA, 5, g), 9, 13, g)  # (60, 14)
+    asked = (c[:, list(ENEMIES)] * AREA).round().sum(1).long()  # (60,), 0..5
+    cells = place_maps(c[:, -6:], 9, 13, 16).sum(1)[:, :9, :13].numpy() > 0  # (60, 9, 13)
+    for fixed in (False, True):
+        torch.manual_seed(0)
+        m = small_level_model(condition_places=True, fixed_enemies=fixed, wall_border=True)
+        G = LevelGenerator(m)
+        with torch.no_grad():
+            G.out.bias[ENEMIES[1]] += 3.0  # a G that would rather make enemies everywhere
+        levels = generate_levels(G, 60, 9, 13, 8, c, torch.Generator().manual_seed(0))
+        made = np.isin(levels, ENEMIES)  # (60, 9, 13)
+        assert (made.sum((1, 2)) == asked.numpy()).all() == fixed
+        if fixed:
+            assert not made[:, [0, -1]].any() and not made[:, :, [0, -1]].any()  # border
+            assert not (made & cells).any()  # never on an asked avatar, key or door cell
+            assert places_as_asked(levels, c[:, -6:].numpy()).all()
+            full = c.clone()
+            full[:, ENEMIES[0]] = 100 / AREA  # more enemies than the 74 free inside cells
+            levels = generate_levels(G, 60, 9, 13, 8, full, torch.Generator().manual_seed(0))
+            assert (np.isin(levels, ENEMIES).sum((1, 2)) == 74).all()
+            assert places_as_asked(levels, c[:, -6:].numpy()).all()  # the three kept their cells
+    assert not small_level_model(conditional=False, condition_counts=False,
+                                 condition_norm=False).enemies_fixed  # fmt: skip
+    assert not LevelRunConfig.from_dict({"preset": "paper"}).model.enemies_fixed
+    recent = LevelRunConfig().to_dict()
+    del recent["model"]["fixed_enemies"]  # a 0.5 config: it loads with them off
+    assert not LevelRunConfig.from_dict(upgrade_config(recent)).model.fixed_enemies

@@ -460,8 +460,10 @@ def test_cli_conditioning_flags_reach_the_run_and_resume_keeps_them(
     asked = ["--n", "2", "--condition", "enemies=1", "--out", str(tmp_path / "c.png")]
     assert main(["levels", "generate", str(run), *asked]) == 0
     assert "note:" not in capsys.readouterr().err  # this model has the conditioning that works
-    # two steps of training: nowhere near 3 playable levels in 200; one line, nothing written
+    # 50 enemies fill more than 60% of the 77 cells inside a walled 9 x 13 level (the run has
+    # --wall-border): none is playable; one line, nothing written
     filtered = ["--n", "3", "--playable", "--max-tries", "200", "--out", str(out)]
+    filtered += ["--condition", "enemies=50"]
     assert main(["levels", "generate", str(run), *filtered]) == 2
     err = capsys.readouterr().err
     assert "3 playable levels asked for in 200 generated; raise --max-tries" in err

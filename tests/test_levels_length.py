@@ -73,7 +73,9 @@ class _Recorder(nn.Module):
         self.levels, self.i, self.asked = levels, 0, []  # type: ignore[var-annotated]
         self.dummy = nn.Parameter(torch.zeros(1))
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor | None = None, *, hard: bool = False
+    ) -> torch.Tensor:
         self.asked.append(c)
         idx = [(self.i + k) % len(self.levels) for k in range(len(z))]
         self.i += len(z)

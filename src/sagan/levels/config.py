@@ -98,6 +98,15 @@ class ModelConfig:
     the condition leaves out (cell -1) appears nowhere. ``cells as asked`` is then 100% by
     construction, and where the three land is decided by what is asked: the cells of training-set
     levels in ``generate`` and ``eval``, uniformly drawn ones in bootstrap proposals."""
+    fixed_enemies: bool = True
+    """Our addition (on by default; off in ``--preset paper``; used only by conditional
+    models): G's one-hot output (what D sees, what ``generate``, ``eval`` and bootstrapping
+    decode) holds exactly the enemy total its condition asks for: the cells where G leans most
+    to an enemy become enemies, the others their most likely other tile
+    (:func:`~sagan.levels.networks.exact_enemies`; enemies are never put on the border or on an
+    asked avatar, key or door cell). ``enemies as asked`` is then 100% by construction (unless
+    more are asked for than the level has free cells); where the enemies stand, and of which
+    kind, is still learned."""
     wall_border: bool = True
     """Our addition (on by default; off in ``--preset paper``): G makes the level's border rows and
     columns wall outright, with no gradient there, and generates only the inside. Every Zelda level
@@ -126,6 +135,12 @@ class ModelConfig:
         """G puts the avatar, key and door on the cells asked for (``fixed_places``, which acts
         only with ``condition_places``)."""
         return self.fixed_places and self.condition_places
+
+    @property
+    def enemies_fixed(self) -> bool:
+        """G's one-hot output holds the enemy total asked for (``fixed_enemies``, which acts
+        only in conditional models)."""
+        return self.fixed_enemies and self.conditional
 
     @property
     def condition_dim(self) -> int:
@@ -201,15 +216,14 @@ class TrainConfig(EngineConfig):
     (:func:`sagan.levels.train.place_loss`), so that it learns to place them on any cell, not
     only on the training set's. Measured on three runs so far (``benchmarks/results/levels-
     places-2026-12-01.md``)."""
-    rank_weight: float = 1.0
-    """Weight of an auxiliary loss on G, our addition (1 by default; 0, off, in ``--preset
-    paper``; used only by conditional models): on the same half batch and enemy requests as
-    ``request_weight``, a hinge on each cell's decoding score (its most likely enemy against its
-    most likely other tile, in log probability) that wants exactly the requested number of
-    cells, those where G already leans most to an enemy, to decode as an enemy, and moves only
-    the enemies' probabilities (:func:`sagan.levels.train.rank_loss`). The count loss moves
-    every cell's enemy probability a little, so G follows requests on average; this one moves
-    the cells at the edge of the count, so that the arg-max total comes out as asked."""
+    rank_weight: float = 0.0
+    """Weight of an auxiliary loss on G, our addition (0, off, by default: ``model.fixed_enemies``
+    makes the total exact, and with this loss on, 0.5's default, the enemies settled on a few
+    cells of every level; used only by conditional models): on the same half batch and enemy
+    requests as ``request_weight``, a hinge on each cell's decoding score (its most likely enemy
+    against its most likely other tile, in log probability) that wants exactly the requested
+    number of cells, those where G already leans most to an enemy, to decode as an enemy, and
+    moves only the enemies' probabilities (:func:`sagan.levels.train.rank_loss`)."""
     rank_margin: float = 2.0
     """The margin of ``rank_weight``'s hinge, in log probability (our choice, 2 by default: a
     cell should decode as wanted with its most likely enemy e^2 = 7.4 times as likely as its most
@@ -260,7 +274,8 @@ class TrainConfig(EngineConfig):
     @property
     def requests_enemies(self) -> bool:
         """G is asked for enemy totals the set may lack (``request_weight`` or
-        ``rank_weight``), in training and in bootstrap proposals."""
+        ``rank_weight``), in training and in bootstrap proposals (with ``model.fixed_enemies``
+        these still grow the set with levels of every total from 0 to 5)."""
         return self.request_weight > 0 or self.rank_weight > 0
 
 
@@ -314,6 +329,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             **dict.fromkeys(CONDITION_ADDITIONS, False),
             "wall_border": False,
             "fixed_places": False,
+            "fixed_enemies": False,
         },
         "train": {
             "count_weight": 0.0,
@@ -344,8 +360,8 @@ class LevelRunConfig:
 
     preset: str = "default"
     """``default`` (our best: counts embedded, conditional BatchNorm, the avatar, key and door
-    put on the cells asked for, mirror images, a wall border, enemy requests with the count and
-    rank losses, a quarter of each real batch from the starting levels, mode seeking,
+    put on the cells asked for, exactly the enemy total asked for, mirror images, a wall border,
+    enemy requests with the count loss, a quarter of each real batch from the starting levels, mode seeking,
     --min-solution 15, --min-distance 15, EMA) or ``paper`` (Torrado et al.'s model); a config
     file and flags override it."""
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -391,7 +407,12 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 ADDED_OFF: dict[str, dict[str, Any]] = {
-    "model": {"wall_border": False, "condition_places": False, "fixed_places": False},
+    "model": {
+        "wall_border": False,
+        "condition_places": False,
+        "fixed_places": False,
+        "fixed_enemies": False,
+    },
     "train": {
         "mirror": False,
         "request_weight": 0.0,

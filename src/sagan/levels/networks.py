@@ -25,7 +25,8 @@ not only the last, can act on the counts asked for. With ``condition_places`` (o
 avatar, key and door cells the condition asks for reach G as three maps added to its last
 features (before attention) and concatenated at its output, and D as three more input
 channels; with ``fixed_places`` (ours) G puts the three tiles on exactly those cells
-(:func:`fix_places`). Switching off
+(:func:`fix_places`); with ``fixed_enemies`` (ours) G's one-hot output holds exactly the
+enemy total the condition asks for (:func:`exact_enemies`). Switching off
 ``attention`` and ``conditional`` gives the plain DCGAN-style level GAN of MarioGAN/DagstuhlGAN
 (same convolutional stack); ``attention`` alone is SAGAN without conditioning.
 """
@@ -41,7 +42,7 @@ from torch import nn
 from sagan.levels.conditions import PLACED, place_maps
 from sagan.levels.config import PLACE_DIM, ModelConfig
 from sagan.levels.encoding import NUM_TILES
-from sagan.levels.tiles import WALL
+from sagan.levels.tiles import ENEMIES, WALL
 from sagan.nn import (
     SelfAttention2d,
     VectorConditionalBatchNorm2d,
@@ -54,6 +55,7 @@ __all__ = [
     "LevelDiscriminator",
     "LevelGenerator",
     "doublings",
+    "exact_enemies",
     "fix_places",
     "minibatch_std",
     "straight_through",
@@ -109,6 +111,34 @@ def fix_places(logits: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
     fixed[:, placed] = maps.to(probs.dtype)
     asked = maps.sum(dim=1, keepdim=True) > 0  # (B, 1, S, S)
     return torch.where(asked, fixed, probs)
+
+
+def exact_enemies(probs: torch.Tensor, total: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+    """Tile probabilities ``(B, 8, S, S)`` -> one-hot tiles forward with exactly ``total``
+    ``(B,)`` enemies (of any kind; fewer only where ``free`` has fewer cells), the
+    probabilities' gradients backward (straight-through), ``model.fixed_enemies`` (ours).
+
+    A cell's score is log p(its most likely enemy) - log p(its most likely other tile), as in
+    :func:`~sagan.levels.train.rank_loss`; the ``total`` cells of ``free`` ``(B, S, S)`` (bool:
+    where an enemy may stand) with the highest scores become their most likely enemy, every
+    other cell its most likely other tile. Where G's arg-max already has ``total`` enemies
+    this is the plain arg-max; otherwise the cells nearest the decision flip. Which cells hold
+    enemies stays G's to learn: D's gradient reaches their scores through the probabilities.
+    """
+    enemies = list(ENEMIES)
+    others = [t for t in range(probs.shape[1]) if t not in enemies]
+    logp = probs.detach().float().clamp_min(1e-6).log()  # (B, T, S, S)
+    best_enemy = logp[:, enemies].max(dim=1)  # values, indices (B, S, S)
+    best_other = logp[:, others].max(dim=1)
+    score = (best_enemy.values - best_other.values).masked_fill(~free, float("-inf"))
+    rank = score.flatten(1).argsort(dim=1, descending=True).argsort(dim=1)  # (B, S * S)
+    k = torch.minimum(total.to(rank.dtype), free.flatten(1).sum(1))  # (B,)
+    chosen = (rank < k[:, None]).view_as(free)  # (B, S, S)
+    enemy_index = torch.tensor(enemies, device=probs.device)[best_enemy.indices]
+    other_index = torch.tensor(others, device=probs.device)[best_other.indices]
+    index = torch.where(chosen, enemy_index, other_index)[:, None]  # (B, 1, S, S)
+    onehot = torch.zeros_like(probs).scatter_(1, index, 1.0)
+    return onehot + (probs - probs.detach())
 
 
 def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
@@ -224,7 +254,30 @@ class LevelGenerator(nn.Module):
             if self.frame.device != probs.device:  # moved once, not on every forward
                 self.frame = self.frame.to(probs.device)
             probs = torch.where(self.frame, wall, probs)
+        if hard and self.cfg.enemies_fixed:
+            assert c is not None
+            return exact_enemies(probs, self._enemy_total(c), self._enemy_cells(maps, probs))
         return straight_through(probs) if hard else probs
+
+    def _enemy_total(self, c: torch.Tensor) -> torch.Tensor:
+        """The enemy total ``(B,)`` the condition's shares ``c[:, :8]`` ask for."""
+        m = self.cfg
+        assert m.height is not None and m.width is not None
+        return (c[:, list(ENEMIES)].sum(1) * (m.height * m.width)).round()
+
+    def _enemy_cells(self, maps: torch.Tensor | None, probs: torch.Tensor) -> torch.Tensor:
+        """``(B, S, S)`` bool: the level's cells an enemy may take (inside the wall border
+        with ``wall_border``; not an asked avatar, key or door cell with ``places_fixed``)."""
+        m = self.cfg
+        assert m.height is not None and m.width is not None
+        free = torch.zeros(m.canvas, m.canvas, dtype=torch.bool)
+        free[: m.height, : m.width] = True
+        if self.frame is not None:
+            free &= ~self.frame.cpu()
+        free = free.to(probs.device).expand(len(probs), -1, -1)
+        if maps is not None and m.places_fixed:
+            free = free & ~(maps.sum(dim=1) > 0)
+        return free
 
 
 class LevelDiscriminator(nn.Module):

@@ -438,7 +438,8 @@ def generate_levels(
     batch: int = 1000,
 ) -> np.ndarray:
     """``n`` levels ``(n, height, width)`` from ``G`` in eval mode (``conditions`` ``(n, 8)``
-    shares, or None for an unconditional G)."""
+    shares, or None for an unconditional G), decoded from its one-hot output (the arg-max,
+    or with ``model.fixed_enemies`` the asked enemy total)."""
     was_training = G.training
     G.eval()
     device = module_device(G)
@@ -448,7 +449,7 @@ def generate_levels(
             k = min(batch, n - start)
             z = torch.randn(k, z_dim, generator=generator).to(device)
             c = None if conditions is None else conditions[start : start + k].to(device)
-            out.append(decode(G(z, c), height, width))
+            out.append(decode(G(z, c, hard=True), height, width))  # as D sees them
     finally:
         G.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, height, width), dtype=np.int64)
