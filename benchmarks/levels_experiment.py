@@ -109,6 +109,9 @@ cells and the rank loss at margin 0.5."""
 V05B = _with(V05A, train={"rank_margin": 2.0, "anchor": 0.25}, bootstrap={"min_distance": 15})
 """0.5's second candidate: the first with margin 2, a quarter of each real batch from the
 starting levels, and minimum distance 15."""
+V06 = _with(V05B, model={"fixed_enemies": True}, train={"rank_weight": 0.0})
+"""The 0.6 default: 0.5's with G making exactly the enemy total asked for and the rank loss
+off."""
 ARMS: dict[str, Arm] = {
     "dcgan": Arm(model=PAPER["dcgan"], train=EMA),
     "sagan": Arm(model=PAPER["sagan"], train=EMA),
@@ -177,6 +180,10 @@ ARMS: dict[str, Arm] = {
     "default-0.5b": V05B,
     "default-0.5a+enemycap": _with(V05A, bootstrap={"max_enemy_share": None}),
     "default-0.5b+enemycap": _with(V05B, bootstrap={"max_enemy_share": None}),
+    # the 0.6 default and its two changes one at a time
+    "default-0.6": V06,
+    "default-0.5b-rank": _with(V05B, train={"rank_weight": 0.0}),
+    "default-0.5b+fixedenemies": _with(V05B, model={"fixed_enemies": True}),
 }
 """The paper's three models with our EMA, our additions one by one, then the presets."""
 
