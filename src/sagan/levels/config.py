@@ -361,9 +361,9 @@ class LevelRunConfig:
     preset: str = "default"
     """``default`` (our best: counts embedded, conditional BatchNorm, the avatar, key and door
     put on the cells asked for, exactly the enemy total asked for, mirror images, a wall border,
-    enemy requests with the count loss, a quarter of each real batch from the starting levels, mode seeking,
-    --min-solution 15, --min-distance 15, EMA) or ``paper`` (Torrado et al.'s model); a config
-    file and flags override it."""
+    enemy requests with the count loss, a quarter of each real batch from the starting levels,
+    mode seeking, --min-solution 15, --min-distance 15, EMA) or ``paper`` (Torrado et al.'s
+    model); a config file and flags override it."""
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
