@@ -78,7 +78,7 @@ def base_config(args: argparse.Namespace, data: str = "digits") -> dict[str, obj
     model = {k: v for k in ("arch", "resolution", "ch") if (v := getattr(args, k)) is not None}
     train: dict[str, object] = {
         "steps": args.steps,
-        "device": "cpu",
+        "device": args.device,
         "precision": args.precision,
         "save_every": args.steps,
         "sample_every": args.steps,
@@ -116,10 +116,19 @@ def run_one(
     start = time.perf_counter()
     train(cfg, out=run_dir, progress=False)
     train_s = time.perf_counter() - start
-    gen = load_generator(run_dir)
+    rec = score(run_dir, run_dir, data, variant, seed, args)
+    return {**rec, "train_s": round(train_s, 1)}
+
+
+def score(
+    run_dir: Path, source: Path, data: str, variant: str, seed: int, args: argparse.Namespace
+) -> dict[str, object]:
+    """The record of one run: ``source`` (the run folder, or a checkpoint in it) scored on
+    ``--final-n`` samples, with the learned gammas and the FD curve from its stats.jsonl."""
+    gen = load_generator(source, device=args.device)
     wanted = ["constraint", "fd_random"] if data == "longrange" else ["fd_digits", "is_digits"]
     wanted += ["accuracy"] if gen.num_classes else []
-    result = evaluate(gen, metrics=wanted, n=args.final_n)
+    result = evaluate(gen, metrics=wanted, n=args.final_n, device=args.device)
     series = read_series(run_dir / "stats.jsonl")
     gammas = {
         k.removeprefix("gamma/"): v[-1] for k, (_, v) in series.items() if k.startswith("gamma/")
@@ -132,11 +141,26 @@ def run_one(
         "seed": seed,
         "preset": args.preset,
         "steps": args.steps,
-        "train_s": round(train_s, 1),
+        "scored_step": gen.step,
         "metrics": result.values,
         "gammas": gammas,
         "curve": curve,
     }
+
+
+def score_unfinished(todo: list[tuple[str, str, int]], args: argparse.Namespace) -> None:
+    """Score the runs an interrupted ablation left without a record, at their best.pt (the
+    best periodic FD so far), into ``OUT/unfinished.jsonl`` (not results.jsonl, so running the
+    ablation again still trains them to the end)."""
+    for data, variant, seed in todo:
+        run_dir = args.out / f"{data}-{variant}-s{seed}"
+        if not (run_dir / "best.pt").exists():
+            print(f"{run_dir.name}: no best.pt (no periodic score yet), skipped")
+            continue
+        rec = score(run_dir, run_dir / "best.pt", data, variant, seed, args)
+        with open(args.out / "unfinished.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+        print(f"{run_dir.name}: best.pt at step {rec['scored_step']}: {rec['metrics']}")
 
 
 def _cell(values: list[float], percent: bool) -> str:
@@ -213,6 +237,12 @@ def main() -> None:
     p.add_argument("--final-n", type=int, default=2000, help="samples for the final score")
     p.add_argument("--precision", default="bf16", help="bf16 (the recorded runs; AMX CPUs) or 32")
     p.add_argument("--data", default="digits,longrange", help="comma list")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (training and scoring)")
+    p.add_argument(
+        "--score-unfinished",
+        action="store_true",
+        help="train nothing: score the runs left without a record at their best.pt",
+    )
     p.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each if > 1")
     args = p.parse_args()  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
@@ -236,6 +266,9 @@ def main() -> None:
         for name in names
         if (data, name, seed) not in keys
     ]
+    if args.score_unfinished:
+        score_unfinished(todo, args)
+        return
     start = time.perf_counter()
     done += run_all(
         run_one,
