@@ -11,13 +11,7 @@ set -uo pipefail
 out=${1:-cuda-results}
 mkdir -p "$out"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-python3 - <<'PY' | tee "$out/machine.txt"
-import platform, torch
-p = torch.cuda.get_device_properties(0)
-print(f"{torch.cuda.get_device_name()} ({p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs), "
-      f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
-      f"{platform.processor() or platform.machine()}")
-PY
+python3 benchmarks/_cuda_machine.py | tee "$out/machine.txt"
 step() {  # name, time limit (s), command...
     local name=$1 limit=$2
     shift 2
