@@ -92,6 +92,11 @@ def base_config(args: argparse.Namespace, data: str = "digits") -> dict[str, obj
     return {"preset": args.preset, "model": model, "train": train}
 
 
+def run_folder(out: Path, data: str, variant: str, seed: int) -> Path:
+    """Where the run of (data, variant, seed) lives under ``out``."""
+    return out / f"{data}-{variant}-s{seed}"
+
+
 def run_one(
     out: Path,
     data: str,
@@ -112,7 +117,7 @@ def run_one(
             "train": {**base["train"], "seed": seed, **overrides["train"]},  # type: ignore[dict-item]
         }
     )
-    run_dir = out / f"{data}-{variant}-s{seed}"
+    run_dir = run_folder(out, data, variant, seed)
     start = time.perf_counter()
     train(cfg, out=run_dir, progress=False)
     train_s = time.perf_counter() - start
@@ -153,7 +158,7 @@ def score_unfinished(todo: list[tuple[str, str, int]], args: argparse.Namespace)
     best periodic FD so far), into ``OUT/unfinished.jsonl`` (not results.jsonl, so running the
     ablation again still trains them to the end)."""
     for data, variant, seed in todo:
-        run_dir = args.out / f"{data}-{variant}-s{seed}"
+        run_dir = run_folder(args.out, data, variant, seed)
         if not (run_dir / "best.pt").exists():
             print(f"{run_dir.name}: no best.pt (no periodic score yet), skipped")
             continue
