@@ -8,12 +8,18 @@ photo is committed: ``pip install scikit-image`` provides them. This folder is o
 this benchmark; it is crops of 12 photographs, not hundreds of different photographs, so it is
 easier to over-fit than a real collection of the same size.
 
+Beside it, ``--held-out`` more crops of the same photographs (another random draw, in
+``OUT/held-out``) that no run trains on.
+
 Then trains the quick preset (unconditional) on it with each arm, ``--seeds`` seeds each, and
 scores the final EMA generator by FD-random (the offline random-feature FD; lower is better)
-against the whole folder, on ``--final-n`` samples. ``--eval-every`` adds the FD curve during
-training, which shows when D's over-fitting starts to hurt. Prints Markdown tables of mean +-
-std over seeds; every finished run goes to ``OUT/results.jsonl`` and is skipped when the
-script runs again.
+against the training folder and against the held-out crops, on ``--final-n`` samples.
+``--eval-every`` adds the FD curve during training, which shows when D's over-fitting starts to
+hurt, and keeps a checkpoint at each of those steps, on which D's over-fitting is measured
+directly, as in Karras et al. 2020 (ADA), Fig. 1b: the gap between D's mean score on the
+training images and on the held-out ones (un-augmented, both; 0 when D has not memorised its
+training set, growing as it does). Prints Markdown tables of mean +- std over seeds; every
+finished run goes to ``OUT/results.jsonl`` and is skipped when the script runs again.
 
     pip install scikit-image
     python benchmarks/small_folder.py --out runs/small-folder --jobs 2
@@ -36,11 +42,14 @@ import torch
 from _pool import run_all
 from PIL import Image
 
-from sagan.images.config import RunConfig
+from sagan.images.config import ModelConfig, RunConfig
+from sagan.images.data import load_dataset
 from sagan.images.evaluate import evaluate
 from sagan.images.export import load_generator
+from sagan.images.networks import build_discriminator
 from sagan.images.report import read_series
-from sagan.images.train import train
+from sagan.images.train import KIND, train
+from sagan.training.checkpoint import find_checkpoints, load_checkpoint
 
 PHOTOS = (
     "astronaut",  # NASA, public domain
@@ -101,20 +110,43 @@ def make_folder(out: Path, count: int, seed: int = 0) -> int:
     return count
 
 
+def _images(folder: Path) -> torch.Tensor:
+    """Every image of ``folder`` as D sees a real batch: (N, C, 32, 32) floats in [-1, 1]."""
+    data = load_dataset(str(folder), 32, conditional=False)
+    return torch.stack([data[i][0] for i in range(len(data))]).float().div(127.5).sub(1.0)
+
+
+def d_gaps(run_dir: Path, train_x: torch.Tensor, held_x: torch.Tensor) -> dict[str, float]:
+    """Step -> mean D score on the training images minus on the held-out ones, for every
+    checkpoint of the run (D in eval mode, no augmentation; > 0: D rates the images it was
+    trained on as more real than unseen ones of the same kind, i.e. it over-fits)."""
+    gaps = {}
+    for path in find_checkpoints(run_dir):
+        ckpt = load_checkpoint(path, kind=KIND)
+        D = build_discriminator(ModelConfig(**ckpt["config"]["model"]))
+        D.load_state_dict(ckpt["D"])
+        D.eval()
+        with torch.no_grad():
+            gap = D(train_x).mean() - D(held_x).mean()
+        gaps[str(ckpt["step"])] = round(float(gap), 4)
+    return gaps
+
+
 def run_one(
-    out: Path, folder: Path, arm: str, seed: int, args: argparse.Namespace
+    out: Path, folder: Path, held_out: Path, arm: str, seed: int, args: argparse.Namespace
 ) -> dict[str, object]:
     """Train and score one (arm, seed); returns the record."""
     if args.jobs > 1:
         torch.set_num_threads(1)
+    every = args.eval_every or args.steps  # a checkpoint per curve point, for D's gap
     train_cfg: dict[str, object] = {
         "steps": args.steps,
         "seed": seed,
         "device": "cpu",
-        "save_every": args.steps,
+        "save_every": every,
         "sample_every": args.steps,
         "log_every": 50,
-        "keep_checkpoints": 1,
+        "keep_checkpoints": math.ceil(args.steps / every),
         **ARMS[arm],
     }
     if args.eval_every:
@@ -133,6 +165,9 @@ def run_one(
     gen = load_generator(run_dir)
     n_real = len(list(folder.glob("*.png"))) or None
     result = evaluate(gen, metrics=["fd_random"], n=args.final_n, n_real=n_real)
+    held = load_dataset(str(held_out), 32, conditional=False)
+    held_fd = evaluate(gen, metrics=["fd_random"], real=held, n=args.final_n, n_real=len(held))
+    gaps = d_gaps(run_dir, _images(folder), _images(held_out))
     series = read_series(run_dir / "stats.jsonl")
     last = {k: v[-1] for k, (_, v) in series.items()}
     steps, values = series.get("metric/fd_random", ([], []))
@@ -142,10 +177,13 @@ def run_one(
         "steps": args.steps,
         "train_s": round(train_s, 1),
         "fd_random": result.values["fd_random"],
+        "fd_random_held_out": held_fd.values["fd_random"],
+        "count": n_real,
         "ada_p": last.get("ada_p"),
         "d_real": last.get("d_real"),
         "d_fake": last.get("d_fake"),
         "curve": {str(step): v for step, v in zip(steps, values, strict=True)},
+        "d_gap": gaps,
     }
 
 
@@ -160,8 +198,9 @@ def _cell(values: list[float | None], digits: int = 1) -> str:
 def table(records: list[dict[str, object]]) -> str:
     """Markdown: one row per arm (mean ± std over seeds), then the FD curves."""
     lines = [
-        "| arm | seeds | FD-random (final) | per seed | D(real) - D(fake), last logged | ada p |",
-        "|---|---|---|---|---|---|",
+        "| arm | seeds | FD-random (final) | per seed | FD-random vs held-out | D's gap, train - "
+        "held-out (final) | D(real) - D(fake), last logged | ada p |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for arm in ARMS:
         rows = sorted((r for r in records if r["arm"] == arm), key=lambda r: r["seed"])
@@ -169,21 +208,35 @@ def table(records: list[dict[str, object]]) -> str:
             continue
         per_seed = ", ".join(f"{r['fd_random']:.1f}" for r in rows)
         gap = [r["d_real"] - r["d_fake"] if r["d_real"] is not None else None for r in rows]
+        held = [r.get("fd_random_held_out") for r in rows]
+        final_gap = [_last(r.get("d_gap")) for r in rows]
         lines.append(
             f"| {arm} | {len(rows)} | {_cell([r['fd_random'] for r in rows])} | {per_seed} | "
-            f"{_cell(gap, 2)} | {_cell([r['ada_p'] for r in rows], 2)} |"
+            f"{_cell(held)} | {_cell(final_gap, 2)} | {_cell(gap, 2)} | "
+            f"{_cell([r['ada_p'] for r in rows], 2)} |"
         )
-    steps = sorted({int(s) for r in records for s in r["curve"]})  # type: ignore[union-attr]
-    if steps:
-        lines.append("\nFD-random during training (mean ± std over seeds)\n")
+    curves = (
+        ("curve", "FD-random during training (mean ± std over seeds)", 1),
+        ("d_gap", "D's mean score on its training images minus on held-out ones", 2),
+    )
+    for key, title, digits in curves:
+        steps = sorted({int(s) for r in records for s in r.get(key) or {}})
+        if not steps:
+            continue
+        lines.append(f"\n{title}\n")
         lines.append("| arm | " + " | ".join(str(s) for s in steps) + " |")
         lines.append("|---|" + "---|" * len(steps))
         for arm in ARMS:
-            rows = [r for r in records if r["arm"] == arm and r["curve"]]
+            rows = [r for r in records if r["arm"] == arm and r.get(key)]
             if rows:
-                cells = [_cell([r["curve"].get(str(s)) for r in rows]) for s in steps]  # type: ignore[union-attr]
+                cells = [_cell([r[key].get(str(s)) for r in rows], digits) for s in steps]
                 lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _last(curve: dict[str, float] | None) -> float | None:
+    """The value at the largest step of a ``{step: value}`` curve (None if empty)."""
+    return curve[max(curve, key=int)] if curve else None
 
 
 def main() -> None:
@@ -191,6 +244,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True, help="folder for runs and results.jsonl")
     p.add_argument("--folder", type=Path, help="your own photos (default: make OUT/photos)")
     p.add_argument("--count", type=int, default=480, help="crops to make")
+    p.add_argument("--held-out", type=int, default=96, help="crops made for D's over-fit check")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--arms", default=",".join(ARMS), help="comma list")
@@ -208,6 +262,9 @@ def main() -> None:
         folder = args.out / "photos"
         if not any(folder.glob("*.png")):
             print(f"made {make_folder(folder, args.count)} crops in {folder}", flush=True)
+    held_out = args.out / "held-out"
+    if not any(held_out.glob("*.png")):
+        print(f"made {make_folder(held_out, args.held_out, seed=1)} held-out crops", flush=True)
     results = args.out / "results.jsonl"
     done = []
     if results.exists():
@@ -222,7 +279,7 @@ def main() -> None:
     start = time.perf_counter()
     done += run_all(
         run_one,
-        [(args.out, folder, a, s, args) for a, s in todo],
+        [(args.out, folder, held_out, a, s, args) for a, s in todo],
         args.jobs,
         results,
         lambda rec: (
