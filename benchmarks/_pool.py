@@ -5,11 +5,24 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import multiprocessing
+import signal
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+from sagan.training.checkpoint import find_checkpoints
+
 Record = dict[str, Any]
+
+STOP_GRACE_S = 60.0
+"""How long a stopped benchmark waits for its workers to save their checkpoints and end,
+before it kills them."""
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def run_all(
@@ -24,10 +37,18 @@ def run_all(
     Each record is appended to the JSON-lines file ``results`` as soon as its run ends (so an
     interrupted benchmark keeps what finished) and ``describe(record)`` is printed. Returns the
     records in the order they finished.
+
+    Stopping the benchmark (Ctrl-C, SIGTERM) or a run's error stops the other runs too: each
+    worker gets SIGTERM, on which a training run saves its checkpoint and ends, and whatever is
+    still alive :data:`STOP_GRACE_S` later is killed. Without this the workers of a killed
+    benchmark went on training, unseen, into the folders that the next invocation writes to
+    (two processes in one run folder); :func:`train_or_resume` continues the saved runs.
     """
     out: list[Record] = []
     ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx)
+    try:
         futures = [pool.submit(fn, *task) for task in tasks]
         for fut in concurrent.futures.as_completed(futures):
             rec = fut.result()
@@ -35,4 +56,34 @@ def run_all(
                 f.write(json.dumps(rec) + "\n")
             out.append(rec)
             print(describe(rec), flush=True)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        workers = ctx.active_children()
+        for child in workers:  # a training run saves its checkpoint on SIGTERM
+            child.terminate()
+        for child in workers:
+            child.join(timeout=STOP_GRACE_S)
+        for child in workers:  # SIGTERM taken by a run that had ended; or a hung one
+            if child.is_alive():
+                child.kill()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    pool.shutdown()
     return out
+
+
+def train_or_resume(train: Callable[..., Path], cfg: Any, run_dir: Path) -> None:
+    """``train(cfg)`` into ``run_dir`` (with an app's ``train`` function), or, where an
+    interrupted invocation left a checkpoint there, continue that run to its own ``--steps``.
+    A folder that an interrupted run left without any checkpoint is renamed
+    ``NAME.no-checkpoint-TIME`` (kept, not deleted) and the run starts afresh."""
+    if find_checkpoints(run_dir):
+        print(f"{run_dir}: continuing the interrupted run", flush=True)
+        train(resume=str(run_dir), progress=False)
+        return
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        aside = run_dir.with_name(f"{run_dir.name}.no-checkpoint-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir.rename(aside)
+        print(f"{run_dir}: an interrupted run saved no checkpoint; moved to {aside}", flush=True)
+    train(cfg, out=run_dir, progress=False)

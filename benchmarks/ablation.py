@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 import torch
-from _pool import run_all
+from _pool import run_all, train_or_resume
 
 from sagan.images.config import PRESETS, RunConfig
 from sagan.images.evaluate import evaluate
@@ -119,7 +119,7 @@ def run_one(
     )
     run_dir = run_folder(out, data, variant, seed)
     start = time.perf_counter()
-    train(cfg, out=run_dir, progress=False)
+    train_or_resume(train, cfg, run_dir)
     train_s = time.perf_counter() - start
     rec = score(run_dir, run_dir, data, variant, seed, args)
     return {**rec, "train_s": round(train_s, 1)}

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _pool import run_all
+from _pool import run_all, train_or_resume
 from PIL import Image
 
 from sagan.images.config import ModelConfig, RunConfig
@@ -160,7 +160,7 @@ def run_one(
     )
     run_dir = out / f"{arm}-s{seed}"
     start = time.perf_counter()
-    train(cfg, out=run_dir, progress=False)
+    train_or_resume(train, cfg, run_dir)
     train_s = time.perf_counter() - start
     gen = load_generator(run_dir)
     n_real = len(list(folder.glob("*.png"))) or None
