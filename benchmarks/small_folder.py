@@ -9,7 +9,8 @@ this benchmark; it is crops of 12 photographs, not hundreds of different photogr
 easier to over-fit than a real collection of the same size.
 
 Beside it, ``--held-out`` more crops of the same photographs (another random draw, in
-``OUT/held-out``) that no run trains on.
+``OUT/held-out``) that no run trains on. With ``--folder``, ``--held-out-folder`` names images
+of the same kind kept out of it; without one the held-out measures are left out.
 
 Then trains the quick preset (unconditional) on it with each arm, ``--seeds`` seeds each, and
 scores the final EMA generator by FD-random (the offline random-feature FD; lower is better)
@@ -43,7 +44,7 @@ from _pool import run_all, train_or_resume
 from PIL import Image
 
 from sagan.images.config import ModelConfig, RunConfig
-from sagan.images.data import load_dataset
+from sagan.images.data import ImageDataset, load_dataset
 from sagan.images.evaluate import evaluate
 from sagan.images.export import load_generator
 from sagan.images.networks import build_discriminator
@@ -110,9 +111,8 @@ def make_folder(out: Path, count: int, seed: int = 0) -> int:
     return count
 
 
-def _images(folder: Path) -> torch.Tensor:
-    """Every image of ``folder`` as D sees a real batch: (N, C, 32, 32) floats in [-1, 1]."""
-    data = load_dataset(str(folder), 32, conditional=False)
+def _images(data: ImageDataset) -> torch.Tensor:
+    """Every image of ``data`` as D sees a real batch: (N, C, 32, 32) floats in [-1, 1]."""
     return torch.stack([data[i][0] for i in range(len(data))]).float().div(127.5).sub(1.0)
 
 
@@ -133,7 +133,7 @@ def d_gaps(run_dir: Path, train_x: torch.Tensor, held_x: torch.Tensor) -> dict[s
 
 
 def run_one(
-    out: Path, folder: Path, held_out: Path, arm: str, seed: int, args: argparse.Namespace
+    out: Path, folder: Path, held_out: Path | None, arm: str, seed: int, args: argparse.Namespace
 ) -> dict[str, object]:
     """Train and score one (arm, seed); returns the record."""
     if args.jobs > 1:
@@ -163,11 +163,15 @@ def run_one(
     train_or_resume(train, cfg, run_dir)
     train_s = time.perf_counter() - start
     gen = load_generator(run_dir)
-    n_real = len(list(folder.glob("*.png"))) or None
-    result = evaluate(gen, metrics=["fd_random"], n=args.final_n, n_real=n_real)
-    held = load_dataset(str(held_out), 32, conditional=False)
-    held_fd = evaluate(gen, metrics=["fd_random"], real=held, n=args.final_n, n_real=len(held))
-    gaps = d_gaps(run_dir, _images(folder), _images(held_out))
+    real = load_dataset(str(folder), 32, conditional=False)
+    n_real = len(real)
+    result = evaluate(gen, metrics=["fd_random"], real=real, n=args.final_n, n_real=n_real)
+    held_fd, gaps = None, {}
+    if held_out is not None:
+        held = load_dataset(str(held_out), 32, conditional=False)
+        scored = evaluate(gen, metrics=["fd_random"], real=held, n=args.final_n, n_real=len(held))
+        held_fd = scored.values["fd_random"]
+        gaps = d_gaps(run_dir, _images(real), _images(held))
     series = read_series(run_dir / "stats.jsonl")
     last = {k: v[-1] for k, (_, v) in series.items()}
     steps, values = series.get("metric/fd_random", ([], []))
@@ -177,7 +181,7 @@ def run_one(
         "steps": args.steps,
         "train_s": round(train_s, 1),
         "fd_random": result.values["fd_random"],
-        "fd_random_held_out": held_fd.values["fd_random"],
+        "fd_random_held_out": held_fd,
         "count": n_real,
         "ada_p": last.get("ada_p"),
         "d_real": last.get("d_real"),
@@ -196,7 +200,8 @@ def _cell(values: list[float | None], digits: int = 1) -> str:
 
 
 def table(records: list[dict[str, object]]) -> str:
-    """Markdown: one row per arm (mean ± std over seeds), then the FD curves."""
+    """Markdown: one row per arm (mean ± std over seeds), then the curves of FD and of D's
+    train/held-out gap."""
     lines = [
         "| arm | seeds | FD-random (final) | per seed | FD-random vs held-out | D's gap, train - "
         "held-out (final) | D(real) - D(fake), last logged | ada p |",
@@ -245,6 +250,7 @@ def main() -> None:
     p.add_argument("--folder", type=Path, help="your own photos (default: make OUT/photos)")
     p.add_argument("--count", type=int, default=480, help="crops to make")
     p.add_argument("--held-out", type=int, default=96, help="crops made for D's over-fit check")
+    p.add_argument("--held-out-folder", type=Path, help="with --folder: images kept out of it")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--arms", default=",".join(ARMS), help="comma list")
@@ -262,9 +268,11 @@ def main() -> None:
         folder = args.out / "photos"
         if not any(folder.glob("*.png")):
             print(f"made {make_folder(folder, args.count)} crops in {folder}", flush=True)
-    held_out = args.out / "held-out"
-    if not any(held_out.glob("*.png")):
-        print(f"made {make_folder(held_out, args.held_out, seed=1)} held-out crops", flush=True)
+    held_out = args.held_out_folder
+    if held_out is None and args.folder is None:
+        held_out = args.out / "held-out"
+        if not any(held_out.glob("*.png")):
+            print(f"made {make_folder(held_out, args.held_out, seed=1)} held-out crops", flush=True)
     results = args.out / "results.jsonl"
     done = []
     if results.exists():
