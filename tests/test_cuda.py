@@ -6,6 +6,7 @@ These need a CUDA GPU and are skipped without one (CI has none); run them on a G
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,10 @@ def test_train_step_on_cuda_learns_in_every_precision(precision: str) -> None:
 
 def test_a_run_trained_on_cuda_resumes_and_samples_on_the_cpu(tmp_path: Path) -> None:
     run = train(_tiny("16", steps=4), out=tmp_path / "run", progress=False)
+    # the scaler's own skips are logged and saved apart from the guard's
+    assert "scaler_skipped" in load_checkpoint(find_checkpoints(run)[-1], kind="images")
+    records = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    assert any("scaler_skipped_updates" in r for r in records)
     # float16 needs CUDA: on the CPU the run continues in float32 (the scaler's state is unused)
     cpu = {"train": {"device": "cpu", "precision": "32", "steps": 6}}
     assert train(resume=str(run), overrides=cpu, progress=False) == run

@@ -405,6 +405,40 @@ def test_guard_skips_a_nan_update_and_counts_on_the_device(fused: bool) -> None:
     assert guard.read().worst_streak == 0  # a new window starts at each read
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_float16_scaler_skips_are_counted_apart_from_the_guards(fused: bool) -> None:
+    """An update whose loss is finite but whose scaled gradient overflows is skipped by the
+    gradient scaler (float16's path, run on the CPU): counted in ``scaler_skipped``, not in
+    ``skipped`` or the streak that triggers rollbacks."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    opt = (
+        torch.optim.Adam(net.parameters(), lr=0.1, fused=True)
+        if fused
+        else torch.optim.RMSprop(net.parameters(), lr=0.1)
+    )
+    guard = GuardedOptimizers(
+        {"g": opt}, Precision("16", "cpu", torch.float16), torch.device("cpu")
+    )
+    assert guard.scaling
+    x = torch.randn(4, 3)
+    weights = [p.detach().clone() for p in net.parameters()]
+    loss = (net.weight * 1e34).sum()  # finite (~1e34); its gradient x 2**16 overflows float32
+    assert torch.isfinite(loss)
+    guard.update("g", loss)
+    guard.end_iteration()
+    assert all(torch.equal(a, b) for a, b in zip(weights, net.parameters(), strict=True))
+    assert guard.scalers["g"].get_scale() == 2.0**15  # halved at the skip
+    counts = guard.read()
+    assert (counts.skipped, counts.streak, counts.scaler_skipped) == (0, 0, 1)
+    guard.update("g", net(x).square().mean())  # an ordinary update goes through
+    guard.end_iteration()
+    assert not all(torch.equal(a, b) for a, b in zip(weights, net.parameters(), strict=True))
+    guard.restore_skipped(5, 7)  # a resumed run's counts go on from its checkpoint
+    assert (guard.read().skipped, guard.read().scaler_skipped) == (5, 8)
+    assert not _guarded(fused)[0].scaling  # float32: no scaler, nothing to count
+
+
 def test_guard_with_a_fused_optimiser_never_reads_the_verdict_on_the_host(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

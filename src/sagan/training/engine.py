@@ -361,6 +361,7 @@ def _to_checkpoint(task: Task) -> dict[str, Any]:
         "config": task.cfg.to_dict(),
         "step": task.step_count,
         "skipped": counts.skipped,
+        "scaler_skipped": counts.scaler_skipped,
         "best": task.best,
     }
     for key, net in task.nets.items():
@@ -397,7 +398,7 @@ def _load(
         first = str(exc).strip().splitlines()[0][:160]
         raise SaganError(f"checkpoint does not match its own config ({first})") from None
     task.step_count = int(ckpt["step"])
-    task.updates.restore_skipped(int(ckpt.get("skipped", 0)))
+    task.updates.restore_skipped(int(ckpt.get("skipped", 0)), int(ckpt.get("scaler_skipped", 0)))
     task.best = ckpt.get("best")
     if ckpt.get("data_rng") is not None:
         task.ctx.data_rng.set_state(ckpt["data_rng"])
@@ -614,9 +615,9 @@ class _Loop:
                 "iterations in a row) before any checkpoint; lower the learning rates"
             ) from None
         old.close()
-        skipped = old.updates.read().skipped  # the run's count goes on: they did happen
+        counts = old.updates.read()  # the run's counts go on: those skips did happen
         new = _load(self.task_cls, ckpt, old.cfg, old.data, old.ctx.device, self.info)
-        new.updates.restore_skipped(skipped)
+        new.updates.restore_skipped(counts.skipped, counts.scaler_skipped)
         _wrap_distributed(new, old.ctx.device)
         self.rollbacks += 1
         # a different noise stream, or the same steps would diverge the same way again
@@ -668,6 +669,8 @@ class _Loop:
         values = {k: float(v) for k, v in out.items()}  # one sync per logged step
         values |= extra
         values["skipped_updates"] = float(counts.skipped)
+        if task.updates.scaling:
+            values["scaler_skipped_updates"] = float(counts.scaler_skipped)
         values["it_per_s"] = n / window if window > 0 else 0.0
         values |= task.log_values(values["it_per_s"], window)
         if self.stats is not None:

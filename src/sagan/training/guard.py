@@ -33,10 +33,22 @@ class GuardCounts:
     """Iterations in a row, up to now, with a skipped update."""
     worst_streak: int
     """The longest such streak since the previous read."""
+    scaler_skipped: int = 0
+    """float16 only: updates the gradient scaler skipped over the whole run because a scaled
+    gradient overflowed (as it calibrates its scale). Not counted in ``skipped`` nor in the
+    streak: they are the scaler's normal working, not a failing run."""
 
 
 def _fused(opt: torch.optim.Optimizer) -> bool:
     return all(group.get("fused") for group in opt.param_groups)
+
+
+def _grads_finite(opt: torch.optim.Optimizer) -> torch.Tensor:
+    """Whether every gradient of ``opt`` is finite: a bool tensor on the gradients' device."""
+    grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return torch.ones((), dtype=torch.bool)
+    return torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()
 
 
 class GuardedOptimizers:
@@ -64,6 +76,8 @@ class GuardedOptimizers:
         zero = torch.zeros((), dtype=torch.int64, device=device)
         self._skipped_base = 0
         self._skipped = zero.clone()  # skipped since the run (re)started here
+        self._scaler_base = 0
+        self._scaler_skipped = zero.clone()  # float16: skipped by the scaler, likewise
         self._streak = zero.clone()
         self._worst = zero.clone()
         self._bad = torch.zeros((), dtype=torch.bool, device=device)  # this iteration
@@ -78,17 +92,14 @@ class GuardedOptimizers:
         scaler.scale(loss).backward()
         finite_loss = torch.isfinite(loss.detach())
         if scaler.is_enabled():  # float16: the scaler skips inf/nan gradients itself
+            scaler.unscale_(opt)  # what step() would do; here to count the scaler's skips
+            overflow = finite_loss & ~_grads_finite(opt).to(finite_loss.device)
+            self._scaler_skipped += overflow
             scaler.step(opt)
             scaler.update()
             ok = finite_loss
         else:
-            grads = [
-                p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None
-            ]
-            norms = torch._foreach_norm(grads) if grads else []
-            ok = finite_loss
-            if norms:
-                ok = ok & torch.isfinite(torch.stack(norms)).all()
+            ok = finite_loss & _grads_finite(opt).to(finite_loss.device)
             if self.dist.enabled:  # every rank steps, or none: the weights stay identical
                 flag = ok.to(torch.int32)
                 dist.all_reduce(flag, op=dist.ReduceOp.MIN)
@@ -112,13 +123,21 @@ class GuardedOptimizers:
 
     def read(self) -> GuardCounts:
         """The counters on the host (one device sync); starts a new worst-streak window."""
-        skipped, streak, worst = torch.stack([self._skipped, self._streak, self._worst]).tolist()
+        counters = [self._skipped, self._streak, self._worst, self._scaler_skipped]
+        skipped, streak, worst, scaler = torch.stack(counters).tolist()
         self._worst = self._streak.clone()
-        return GuardCounts(self._skipped_base + skipped, streak, worst)
+        return GuardCounts(self._skipped_base + skipped, streak, worst, self._scaler_base + scaler)
 
-    def restore_skipped(self, skipped: int) -> None:
-        """Continue the run's count of skipped updates from a checkpoint."""
+    @property
+    def scaling(self) -> bool:
+        """Whether a gradient scaler is on (float16), so that ``scaler_skipped`` means something."""
+        return any(scaler.is_enabled() for scaler in self.scalers.values())
+
+    def restore_skipped(self, skipped: int, scaler_skipped: int = 0) -> None:
+        """Continue the run's counts of skipped updates (the guard's and, with float16, the
+        scaler's) from a checkpoint."""
         self._skipped_base = skipped
+        self._scaler_base = scaler_skipped
 
     def state_dict(self) -> dict[str, dict]:
         """Optimiser and (float16) scaler states: ``opt_NAME``, ``scaler_NAME``."""
