@@ -106,6 +106,35 @@ def test_resume_refuses_to_change_the_model(tmp_path: Path) -> None:
     train(resume=str(run), overrides={"model": {"arch": "dcgan"}}, progress=False)
 
 
+def test_a_run_whose_data_moved_resumes_with_data(tmp_path: Path) -> None:
+    """Moving the image folder does not strand a run: resuming names --data, and with it the
+    run continues exactly as if nothing had moved; other data is refused."""
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for i in range(16):
+        arr = (torch.rand(32, 32, 3, generator=g) * 255).to(torch.uint8).numpy()
+        Image.fromarray(arr).save(folder / f"{i:02d}.png")
+    cfg = RunConfig.from_dict(tiny(2).to_dict() | {"data": {"data": str(folder)}})
+    straight = train(
+        RunConfig.from_dict(cfg.to_dict() | {"train": cfg.to_dict()["train"] | {"steps": 4}}),
+        out=tmp_path / "straight",
+        progress=False,
+    )
+    run = train(cfg, out=tmp_path / "r", progress=False)
+    moved = folder.rename(tmp_path / "moved")
+    with pytest.raises(SaganError, match="resume with --data NEW_PATH"):
+        train(resume=str(run), overrides={"train": {"steps": 4}}, progress=False)
+    over = {"data": {"data": str(moved)}, "train": {"steps": 4}}
+    assert train(resume=str(run), overrides=over, progress=False) == run
+    _assert_identical(_weights(run), _weights(straight))
+    over = {"data": {"data": "digits"}, "train": {"steps": 6}}  # 1 channel, not 3
+    with pytest.raises(SaganError, match="resume on the same data"):
+        train(resume=str(run), overrides=over, progress=False)
+
+
 def test_existing_run_folder_is_not_overwritten(tmp_path: Path) -> None:
     run = train(tiny(2), out=tmp_path / "r", progress=False)
     before = {p.name: p.read_bytes() for p in find_checkpoints(run)}

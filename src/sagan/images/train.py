@@ -52,7 +52,9 @@ class ImageTask(Task):
     command = "sagan train"
     resumable: ClassVar[Mapping[str, frozenset[str]]] = {
         "train": frozenset({"eval_n", "eval_metrics", "sync_bn"}),
-        "data": frozenset({"num_workers"}),
+        # where the images are may change (a moved folder), not what they are: prepare()
+        # refuses a data set whose channels or classes differ from the checkpoint's
+        "data": frozenset({"num_workers", "data"}),
     }
 
     def __init__(self, cfg: RunConfig, data: ImageDataset | None, ctx: Context) -> None:
@@ -109,11 +111,18 @@ class ImageTask(Task):
 
     @classmethod
     def prepare(cls, cfg: RunConfig, *, resuming: bool) -> tuple[RunConfig, ImageDataset]:
-        dataset = load_dataset(
-            cfg.data.data,
-            cfg.model.resolution,
-            conditional=bool(cfg.model.num_classes) if resuming else cfg.data.conditional,
-        )
+        try:
+            dataset = load_dataset(
+                cfg.data.data,
+                cfg.model.resolution,
+                conditional=bool(cfg.model.num_classes) if resuming else cfg.data.conditional,
+            )
+        except SaganError as exc:
+            if not resuming:
+                raise
+            raise SaganError(
+                f"{exc}; if this run's data moved, resume with --data NEW_PATH"
+            ) from None
         skipped = dataset.describe_skipped()
         if skipped:
             print(f"data: {skipped}", file=sys.stderr)
