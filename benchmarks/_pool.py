@@ -74,13 +74,16 @@ def run_all(
 
 
 def train_or_resume(train: Callable[..., Path], cfg: Any, run_dir: Path) -> None:
-    """``train(cfg)`` into ``run_dir`` (with an app's ``train`` function), or, where an
-    interrupted invocation left a checkpoint there, continue that run to its own ``--steps``.
-    A folder that an interrupted run left without any checkpoint is renamed
-    ``NAME.no-checkpoint-TIME`` (kept, not deleted) and the run starts afresh."""
+    """``train(cfg)`` into ``run_dir`` (with an app's ``train`` function), or, where a run
+    with a checkpoint is there (one an interrupted invocation left, or a shorter run copied
+    in to be extended), continue it to ``cfg``'s length: its ``steps`` and
+    ``keep_checkpoints`` (the rest of the run's settings come from its checkpoint). A folder
+    that an interrupted run left without any checkpoint is renamed ``NAME.no-checkpoint-TIME``
+    (kept, not deleted) and the run starts afresh."""
     if find_checkpoints(run_dir):
-        print(f"{run_dir}: continuing the interrupted run", flush=True)
-        train(resume=str(run_dir), progress=False)
+        print(f"{run_dir}: continuing the run to step {cfg.train.steps}", flush=True)
+        length = {"steps": cfg.train.steps, "keep_checkpoints": cfg.train.keep_checkpoints}
+        train(resume=str(run_dir), overrides={"train": length}, progress=False)
         return
     if run_dir.is_dir() and any(run_dir.iterdir()):
         aside = run_dir.with_name(f"{run_dir.name}.no-checkpoint-{time.strftime('%Y%m%d-%H%M%S')}")
