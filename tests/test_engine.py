@@ -370,7 +370,7 @@ def test_global_batch_must_divide_by_the_processes(tmp_path: Path) -> None:
 # --- the guard on its own ------------------------------------------------------------------
 
 
-def _guarded(fused: bool) -> tuple[GuardedOptimizers, torch.nn.Linear]:
+def _guarded(fused: bool, float16: bool = False) -> tuple[GuardedOptimizers, torch.nn.Linear]:
     torch.manual_seed(0)
     net = torch.nn.Linear(3, 2)
     opt = (
@@ -378,7 +378,8 @@ def _guarded(fused: bool) -> tuple[GuardedOptimizers, torch.nn.Linear]:
         if fused
         else torch.optim.RMSprop(net.parameters(), lr=0.1)
     )
-    return GuardedOptimizers({"g": opt}, Precision("32", "cpu", None), torch.device("cpu")), net
+    precision = Precision("16", "cpu", torch.float16) if float16 else Precision("32", "cpu", None)
+    return GuardedOptimizers({"g": opt}, precision, torch.device("cpu")), net
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -410,16 +411,7 @@ def test_float16_scaler_skips_are_counted_apart_from_the_guards(fused: bool) -> 
     """An update whose loss is finite but whose scaled gradient overflows is skipped by the
     gradient scaler (float16's path, run on the CPU): counted in ``scaler_skipped``, not in
     ``skipped`` or the streak that triggers rollbacks."""
-    torch.manual_seed(0)
-    net = torch.nn.Linear(3, 2)
-    opt = (
-        torch.optim.Adam(net.parameters(), lr=0.1, fused=True)
-        if fused
-        else torch.optim.RMSprop(net.parameters(), lr=0.1)
-    )
-    guard = GuardedOptimizers(
-        {"g": opt}, Precision("16", "cpu", torch.float16), torch.device("cpu")
-    )
+    guard, net = _guarded(fused, float16=True)
     assert guard.scaling
     x = torch.randn(4, 3)
     weights = [p.detach().clone() for p in net.parameters()]

@@ -106,17 +106,22 @@ def test_resume_refuses_to_change_the_model(tmp_path: Path) -> None:
     train(resume=str(run), overrides={"model": {"arch": "dcgan"}}, progress=False)
 
 
+def _noise_folder(folder: Path, height: int, width: int, count: int = 16) -> Path:
+    """``count`` RGB PNGs of seeded uniform noise, ``height`` x ``width``, in ``folder``."""
+    from PIL import Image
+
+    folder.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for i in range(count):
+        arr = (torch.rand(height, width, 3, generator=g) * 255).to(torch.uint8).numpy()
+        Image.fromarray(arr).save(folder / f"{i:02d}.png")
+    return folder
+
+
 def test_a_run_whose_data_moved_resumes_with_data(tmp_path: Path) -> None:
     """Moving the image folder does not strand a run: resuming names --data, and with it the
     run continues exactly as if nothing had moved; other data is refused."""
-    from PIL import Image
-
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    g = torch.Generator().manual_seed(0)
-    for i in range(16):
-        arr = (torch.rand(32, 32, 3, generator=g) * 255).to(torch.uint8).numpy()
-        Image.fromarray(arr).save(folder / f"{i:02d}.png")
+    folder = _noise_folder(tmp_path / "imgs", 32, 32)
     cfg = RunConfig.from_dict(tiny(2).to_dict() | {"data": {"data": str(folder)}})
     straight = train(
         RunConfig.from_dict(cfg.to_dict() | {"train": cfg.to_dict()["train"] | {"steps": 4}}),
@@ -156,14 +161,7 @@ def test_batch_larger_than_data_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_unconditional_folder_training(tmp_path: Path) -> None:
-    from PIL import Image
-
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    g = torch.Generator().manual_seed(0)
-    for i in range(16):
-        arr = (torch.rand(36, 40, 3, generator=g) * 255).to(torch.uint8).numpy()
-        Image.fromarray(arr).save(folder / f"{i:02d}.png")
+    folder = _noise_folder(tmp_path / "imgs", 36, 40)
     (folder / "broken.png").write_bytes(b"not a png")
     cfg = RunConfig.from_dict(tiny(2).to_dict() | {"data": {"data": str(folder)}})
     run = train(cfg, out=tmp_path / "r", progress=False)

@@ -43,12 +43,12 @@ def _fused(opt: torch.optim.Optimizer) -> bool:
     return all(group.get("fused") for group in opt.param_groups)
 
 
-def _grads_finite(opt: torch.optim.Optimizer) -> torch.Tensor:
-    """Whether every gradient of ``opt`` is finite: a bool tensor on the gradients' device."""
+def _grads_finite(opt: torch.optim.Optimizer, device: torch.device) -> torch.Tensor:
+    """Whether every gradient of ``opt`` is finite: a bool tensor on ``device``."""
     grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
     if not grads:
-        return torch.ones((), dtype=torch.bool)
-    return torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()
+        return torch.ones((), dtype=torch.bool, device=device)
+    return torch.isfinite(torch.stack(torch._foreach_norm(grads))).all().to(device)
 
 
 class GuardedOptimizers:
@@ -93,13 +93,13 @@ class GuardedOptimizers:
         finite_loss = torch.isfinite(loss.detach())
         if scaler.is_enabled():  # float16: the scaler skips inf/nan gradients itself
             scaler.unscale_(opt)  # what step() would do; here to count the scaler's skips
-            overflow = finite_loss & ~_grads_finite(opt).to(finite_loss.device)
+            overflow = finite_loss & ~_grads_finite(opt, finite_loss.device)
             self._scaler_skipped += overflow
             scaler.step(opt)
             scaler.update()
             ok = finite_loss
         else:
-            ok = finite_loss & _grads_finite(opt).to(finite_loss.device)
+            ok = finite_loss & _grads_finite(opt, finite_loss.device)
             if self.dist.enabled:  # every rank steps, or none: the weights stay identical
                 flag = ok.to(torch.int32)
                 dist.all_reduce(flag, op=dist.ReduceOp.MIN)
