@@ -176,6 +176,61 @@ def test_cli_trains_an_lsp_model_with_14_joints(
     assert "predicts 16 joints but the annotations have 14" in capsys.readouterr().err
 
 
+def _lsp_files(folder: Path, n: int) -> tuple[Path, Path]:
+    """``n`` synthetic figures saved as LSP images and joints.mat under ``folder``."""
+    images = folder / "images"
+    images.mkdir(parents=True)
+    joints = []
+    for i in range(n):
+        p = render_person(64, np.random.default_rng(i))
+        Image.fromarray(p.image).save(images / f"im{i + 1:04d}.jpg")
+        joints.append(p.joints[MPII_TO_LSP])
+    write_lsp_mat(folder / "joints.mat", np.array(joints))
+    return folder / "joints.mat", images
+
+
+def test_a_run_whose_data_moved_resumes_with_annotations_and_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mat, images = _lsp_files(tmp_path / "lsp", 4)  # LSP's training half: 2 people
+    run = tmp_path / "run"
+    assert main(["pose", "train", "--annotations", str(mat), "--images", str(images),
+                 "--no-adversarial", "--save-every", "1", *_tiny_args(run)]) == 0  # fmt: skip
+    (tmp_path / "lsp").rename(tmp_path / "moved")
+    capsys.readouterr()
+    before = sorted(p.name for p in run.iterdir())
+    # the data is gone: one line naming the fix, and the run is left as it was
+    assert main(["pose", "train", "--resume", str(run), "--steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "resume with --annotations NEW_FILE --images NEW_FOLDER" in err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in run.iterdir()) == before
+    # other data is refused: other people, other joints, synthetic figures
+    other_mat, other_images = _lsp_files(tmp_path / "other", 6)  # 3 training people
+    assert main(["pose", "train", "--resume", str(run), "--steps", "3",
+                 "--annotations", str(other_mat), "--images", str(other_images)]) == 2  # fmt: skip
+    assert "hold 3 training people but this run started on 2" in capsys.readouterr().err
+    mpii = tmp_path / "mpii.json"
+    entry = {"joints": [[10.0, 10.0]] * 16, "joints_vis": [1] * 16, "center": [32.0, 32.0],
+             "scale": 0.3}  # fmt: skip
+    mpii.write_text(json.dumps([{"image": f"im{i:04d}.jpg", **entry} for i in range(1, 7)]))
+    assert main(["pose", "train", "--resume", str(run), "--steps", "3",
+                 "--annotations", str(mpii), "--images", str(other_images)]) == 2  # fmt: skip
+    assert "has 16 joints but this run's model predicts 14" in capsys.readouterr().err
+    synthetic = train_pose(tiny(1, adversarial=False), out=tmp_path / "synthetic")
+    assert main(["pose", "train", "--resume", str(synthetic), "--steps", "2",
+                 "--annotations", str(mpii), "--images", str(other_images)]) == 2  # fmt: skip
+    assert "started on the synthetic figures" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == before
+    # the same data where it now is: the run continues
+    moved = tmp_path / "moved"
+    assert main(["pose", "train", "--resume", str(run), "--steps", "3", "--annotations",
+                 str(moved / "joints.mat"), "--images", str(moved / "images")]) == 0  # fmt: skip
+    assert load_checkpoint(find_checkpoints(run)[-1], kind="pose")["step"] == 3
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["data"]["images"] == str(moved / "images")
+
+
 def test_g_learning_rate_drops_at_the_released_epochs(tmp_path: Path) -> None:
     """x lr_gamma after each of lr_epochs (20 people / batch 2 = 10 steps an epoch); D's
     rate stays (the released schedule drops G's); a resumed run follows the schedule."""

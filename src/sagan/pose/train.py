@@ -75,7 +75,10 @@ class PoseTask(Task):
     command = "sagan pose train"
     resumable: ClassVar[Mapping[str, frozenset[str]]] = {
         "train": frozenset({"eval_n"}),
-        "data": frozenset({"num_workers", "prefetch"}),
+        # where the annotations and images are may change (a moved folder), not what they
+        # are: prepare() and load_extra_state() refuse other joints, another number of
+        # training people and a switch between synthetic figures and real data
+        "data": frozenset({"num_workers", "prefetch", "annotations", "images", "val_annotations"}),
     }
 
     def __init__(
@@ -120,7 +123,22 @@ class PoseTask(Task):
     ) -> tuple[PoseRunConfig, tuple[PoseDataset, PoseDataset]]:
         if not resuming:
             cfg = resolve_config(cfg)
-        return cfg, datasets(cfg)
+            return cfg, datasets(cfg)
+        try:
+            data = datasets(cfg)
+        except SaganError as exc:
+            if cfg.data.synthetic:
+                raise
+            raise SaganError(
+                f"{exc}; if this run's data moved, resume with --annotations NEW_FILE "
+                "--images NEW_FOLDER"
+            ) from None
+        if data[0].joints != cfg.model.joints:
+            raise SaganError(
+                f"{cfg.data.annotations} has {data[0].joints} joints but this run's model "
+                f"predicts {cfg.model.joints}; resume on the data the run started on"
+            )
+        return cfg, data
 
     @classmethod
     def describe(cls, cfg: PoseRunConfig, data: object) -> str:
@@ -147,10 +165,26 @@ class PoseTask(Task):
         self.batches.close()
 
     def extra_state(self) -> dict[str, Any]:
-        return {"k": float(self.k)}
+        dataset = {"synthetic": self.cfg.data.synthetic, "people": len(self.data[0])}
+        return {"k": float(self.k), "dataset": dataset}
 
     def load_extra_state(self, ckpt: dict[str, Any]) -> None:
         self.k = torch.tensor(float(ckpt["k"]), device=self.ctx.device)
+        saved = ckpt.get("dataset")  # absent in older checkpoints
+        if saved is None:
+            return
+        if saved["synthetic"] != self.cfg.data.synthetic:
+            started = "the synthetic figures" if saved["synthetic"] else "real annotations"
+            raise SaganError(
+                f"this run started on {started}; resume it on the same data (start a new run "
+                "for other data)"
+            )
+        if saved["people"] != len(self.data[0]):
+            raise SaganError(
+                f"the annotations hold {len(self.data[0])} training people but this run started "
+                f"on {saved['people']} (its batch order and learning-rate schedule follow "
+                "them); resume on the same data, or start a new run"
+            )
 
     def log_values(self, it_per_s: float, seconds: float) -> dict[str, float]:
         values = {"k": float(self.k), "img_per_s": it_per_s * self.cfg.train.batch_size}
