@@ -80,7 +80,7 @@ def base_config(args: argparse.Namespace, data: str = "digits") -> dict[str, obj
         "steps": args.steps,
         "device": args.device,
         "precision": args.precision,
-        "save_every": args.steps,
+        "save_every": args.save_every or args.steps,
         "sample_every": args.steps,
         "log_every": 50,
         "keep_checkpoints": 1,
@@ -240,6 +240,13 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=0, help="score every N steps (0: never)")
     p.add_argument("--eval-n", type=int, default=1000, help="samples per periodic score")
     p.add_argument("--final-n", type=int, default=2000, help="samples for the final score")
+    p.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        help="checkpoint every N steps, so a run killed without SIGTERM loses at most N (0: at "
+        "the end only)",
+    )
     p.add_argument("--precision", default="bf16", help="bf16 (the recorded runs; AMX CPUs) or 32")
     p.add_argument("--data", default="digits,longrange", help="comma list")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (training and scoring)")
