@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import sagan
+from sagan.cli import main
 from sagan.errors import SaganError
 from sagan.images.attention_figure import attention_figure, last_attention_maps
 from sagan.images.config import ModelConfig, RunConfig, TrainConfig
@@ -116,3 +117,40 @@ def test_unwritable_outputs_are_one_line_errors(
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("sagan: error: cannot write") and err.count("\n") == 1, err
+
+
+def test_commands_never_overwrite_what_exists(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sample (grid and folder), attention and export refuse a target that exists, with one
+    line, before writing anything; the earlier files stay byte for byte."""
+    source = ["--device", "cpu"]
+    grid, pngs, figure, export = (tmp_path / n for n in ("g.png", "pngs", "a.png", "export"))
+    first = [
+        ["sample", str(run_dir), "--n", "4", "--out", str(grid), *source],
+        ["sample", str(run_dir), "--n", "3", "--out", str(pngs), *source],
+        ["attention", str(run_dir), "--n", "1", "--out", str(figure), *source],
+        ["export", str(run_dir), "--out", str(export)],
+    ]
+    for args in first:
+        assert main(args) == 0, args
+    written = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    again = [
+        (["sample", str(run_dir), "--n", "4", "--seed", "1", "--out", str(grid), *source],
+         "g.png already exists; "),
+        (["sample", str(run_dir), "--n", "5", "--out", str(pngs), *source],
+         "00000.png already exists (3 of the 5 files to write do); "),
+        (["attention", str(run_dir), "--n", "2", "--out", str(figure), *source],
+         "a.png already exists; "),
+        (["export", str(run_dir), "--out", str(export)],
+         "generator.safetensors already exists (2 of the 2 files to write do); "),
+    ]  # fmt: skip
+    for args, expected in again:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert expected in err and "choose another --out" in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == written
+    assert main(["sample", str(run_dir), "--labels", "12", "--out", str(tmp_path / "x.png")]) == 2
+    assert capsys.readouterr().err.strip() == "sagan: error: labels must be in 0..9, got 12"

@@ -169,6 +169,12 @@ def test_cli_trains_an_lsp_model_with_14_joints(
     assert main(["pose", "predict", str(images / "im0001.jpg"), "--model", str(run),
                  "--out", str(out)]) == 0  # fmt: skip
     assert Image.open(out).size == (64, 64)
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert main(["pose", "predict", str(images / "im0002.jpg"), "--model", str(run),
+                 "--out", str(out)]) == 2  # fmt: skip
+    assert "lsp.png already exists; choose another --out" in capsys.readouterr().err
+    assert out.read_bytes() == before
     # an MPII-order model cannot be scored on LSP's 14 joints
     mpii_run = train_pose(tiny(1, adversarial=False), out=tmp_path / "m")
     assert main(["pose", "eval", str(mpii_run), "--annotations", str(tmp_path / "joints.mat"),

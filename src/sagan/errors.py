@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["RunStopped", "SaganError", "writing"]
+__all__ = ["RunStopped", "SaganError", "refuse_existing", "writing"]
 
 
 class SaganError(Exception):
@@ -30,6 +30,17 @@ def writing(path: str | Path) -> Iterator[None]:
         if "unknown file extension" not in str(exc):
             raise
         raise SaganError(f"cannot write {path}: {exc}; name the image .png") from None
+
+
+def refuse_existing(paths: Iterable[Path], fix: str = "choose another --out") -> None:
+    """Raise a one-line :class:`SaganError` if any of ``paths`` (the files a command is about
+    to write) exists, so that nothing already written is overwritten; ``fix`` ends the line."""
+    targets = list(paths)
+    taken = [p for p in targets if p.exists()]
+    if taken:
+        n = len(targets)
+        some = f" ({len(taken)} of the {n} files to write do)" if n > 1 else ""
+        raise SaganError(f"{taken[0]} already exists{some}; {fix}")
 
 
 class RunStopped(Exception):

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sagan.errors import writing
+from sagan.errors import refuse_existing, writing
 
 __all__ = ["register"]
 
@@ -79,20 +79,21 @@ def _sample(args: argparse.Namespace) -> int:
     from sagan.images.grid import save_grid, to_uint8
     from sagan.training import pick_device
 
+    grid = args.out.suffix.lower() == ".png"
+    files = [args.out] if grid else [args.out / f"{i:05d}.png" for i in range(args.n)]
+    refuse_existing(files)
     gen = load_generator(args.source, device=pick_device(args.device))
     images = gen.sample(
         args.n, labels=args.labels, generator=torch.Generator().manual_seed(args.seed)
     )
     images = images * 2 - 1  # grid helpers take [-1, 1]
     with writing(args.out):
-        if args.out.suffix.lower() == ".png":
+        if grid:
             save_grid(images, args.out, nrow=args.nrow)
         else:
             args.out.mkdir(parents=True, exist_ok=True)
-            for i, pic in enumerate(to_uint8(images)):
-                Image.fromarray(pic.squeeze(-1) if pic.shape[-1] == 1 else pic).save(
-                    args.out / f"{i:05d}.png"
-                )
+            for path, pic in zip(files, to_uint8(images), strict=True):
+                Image.fromarray(pic.squeeze(-1) if pic.shape[-1] == 1 else pic).save(path)
     print(f"wrote {args.n} images to {args.out}")
     return 0
 
@@ -140,6 +141,7 @@ def _attention(args: argparse.Namespace) -> int:
     from sagan.images.export import load_generator
     from sagan.training import pick_device
 
+    refuse_existing([args.out])
     gen = load_generator(args.source, device=pick_device(args.device))
     figure = attention_figure(
         gen,

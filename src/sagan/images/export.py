@@ -14,7 +14,7 @@ from torch import nn
 
 from sagan import __version__
 from sagan.config import from_dict
-from sagan.errors import SaganError
+from sagan.errors import SaganError, refuse_existing
 from sagan.images.config import ModelConfig
 from sagan.images.networks import build_generator
 from sagan.training import load_source
@@ -77,7 +77,10 @@ class LoadedGenerator(nn.Module):
         elif y.numel() != n:
             raise SaganError(f"got {y.numel()} labels for {n} samples; give 1 or {n}")
         if int(y.min()) < 0 or int(y.max()) >= self.num_classes:
-            raise SaganError(f"labels must be in 0..{self.num_classes - 1}, got {y.tolist()}")
+            bad = sorted({v for v in y.tolist() if not 0 <= v < self.num_classes})
+            raise SaganError(
+                f"labels must be in 0..{self.num_classes - 1}, got {', '.join(map(str, bad))}"
+            )
         return y.to(device)
 
     @torch.no_grad()
@@ -175,9 +178,11 @@ def load_generator(source: str | Path, *, device: str | torch.device = "cpu") ->
 
 
 def export_generator(source: str | Path, out: str | Path) -> Path:
-    """Write the generator of ``source`` to ``out/generator.safetensors`` + ``generator.json``."""
-    cfg, weights, step, data = _read_source(source)
+    """Write the generator of ``source`` to ``out/generator.safetensors`` + ``generator.json``;
+    an ``out`` that already holds either file is refused (:class:`SaganError`)."""
     out = Path(out)
+    refuse_existing([out / _WEIGHTS, out / _META], "choose another --out (a new folder)")
+    cfg, weights, step, data = _read_source(source)
     try:
         out.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in weights.items()}

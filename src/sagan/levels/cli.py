@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sagan.errors import writing
+from sagan.errors import refuse_existing, writing
 
 __all__ = ["register"]
 
@@ -105,12 +105,9 @@ def _generate(args: argparse.Namespace) -> int:
         targets = [args.out / f"level-{i:05d}.txt" for i in range(args.n)]
     if args.first_index < 0:
         raise SaganError(f"--first-index must be >= 0, got {args.first_index}")
-    taken = [t for t in targets if t.exists()]
-    if taken:
-        raise SaganError(
-            f"{taken[0]} already exists ({len(taken)} of the files to write do); "
-            "choose another --out" + (" or --first-index" if args.format == "gvgai" else "")
-        )
+    refuse_existing(
+        targets, "choose another --out" + (" or --first-index" if args.format == "gvgai" else "")
+    )
     alphabet = TILES if args.game is None else gvgai_alphabet(read_level_mapping(args.game))
     gan = _load(args)
     request, length = parse_condition(args.condition)

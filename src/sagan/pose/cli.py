@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sagan.errors import writing
+from sagan.errors import refuse_existing, writing
 
 __all__ = ["register"]
 
@@ -78,6 +78,7 @@ def _predict(args: argparse.Namespace) -> int:
     from sagan.pose.predict import draw_skeleton, predict_image
     from sagan.pose.train import load_pose_model
 
+    refuse_existing([args.out])
     G, cfg = load_pose_model(args.model)
     try:
         image = Image.open(args.image).convert("RGB")

@@ -93,15 +93,15 @@ def load_checkpoint(path: Path, *, kind: str) -> dict[str, Any]:
     except Exception:  # torch raises many types for truncated/foreign files
         raise SaganError(
             f"{path} is not a readable checkpoint (truncated, corrupt or not a torch file); "
-            "resume from an earlier ckpt-*.pt in its run folder"
+            "give an earlier ckpt-*.pt, or the run folder (its newest checkpoint that verifies)"
         ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise SaganError(f"{path} is not a torch-sagan checkpoint (no {CHECKPOINT_FORMAT} tag)")
     payload = state.get("payload")
     if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != state.get("sha256"):
         raise SaganError(
-            f"{path} is corrupt (checksum mismatch); resume from an earlier ckpt-*.pt "
-            "in its run folder"
+            f"{path} is corrupt (checksum mismatch); give an earlier ckpt-*.pt, or the run "
+            "folder (its newest checkpoint that verifies)"
         )
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
