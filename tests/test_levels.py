@@ -198,3 +198,10 @@ def test_render_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["levels", "render", str(tmp_path / "a.txt"), "--out", str(out), "--text"]) == 0
     assert Image.open(out).size == (7 * 16, 6 * 16)
     assert capsys.readouterr().out == PLAYABLE + f"wrote {out}\n"
+    before = out.read_bytes()  # an --out that exists is refused, and left as it was
+    assert (
+        main(["levels", "render", str(tmp_path / "a.txt"), "--out", str(out), "--tile-size", "8"])
+        == 2
+    )
+    assert "a.png already exists; choose another --out" in capsys.readouterr().err
+    assert out.read_bytes() == before

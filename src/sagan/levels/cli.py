@@ -41,6 +41,7 @@ def _render(args: argparse.Namespace) -> int:
     from sagan.levels.format import common_shape, level_to_text, read_level
     from sagan.levels.render import render_levels
 
+    refuse_existing([args.out])
     levels = [read_level(f) for f in args.files]
     common_shape(levels)
     if args.tile_size < 2:
