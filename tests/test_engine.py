@@ -304,6 +304,40 @@ def test_sigterm_writes_a_checkpoint_and_prints_the_continue_line(app: str, tmp_
     assert step >= 3 and not list(run.glob(".*.tmp"))
 
 
+@pytest.mark.slow
+def test_a_second_sigterm_still_saves(tmp_path: Path) -> None:
+    """``timeout`` signals the process group and the ablation's parent signals its workers
+    again: the run must still save. (A second SIGTERM after the save, once the loop has given
+    the handlers back, may end the process by the signal itself; the checkpoint is written.)"""
+    run = tmp_path / "run"
+    argv = _argv("images", "--steps", "100000", "--save-every", "1000", "--log-every", "1")
+    proc = subprocess.Popen(
+        _cli(*argv, "--out", str(run)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_for(lambda: _lines(run / "stats.jsonl") >= 3, proc)
+    for _ in range(5):  # apart, so that Python does not merge them into one
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.005)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode in (128 + signal.SIGTERM, -signal.SIGTERM), err
+    assert "KeyboardInterrupt" not in err and "Traceback" not in err, err
+    assert _newest(run, "images")["step"] >= 3 and not list(run.glob(".*.tmp"))
+
+
+def test_only_a_second_ctrl_c_stops_at_once() -> None:
+    from sagan.training.engine import _StopRequest
+
+    stop = _StopRequest()
+    stop._handle(signal.SIGTERM, None)
+    stop._handle(signal.SIGTERM, None)  # a repeated SIGTERM: still a clean stop
+    assert stop.signal == signal.SIGTERM
+    with pytest.raises(KeyboardInterrupt):
+        stop._handle(signal.SIGINT, None)
+    first_ctrl_c = _StopRequest()
+    first_ctrl_c._handle(signal.SIGINT, None)
+    assert first_ctrl_c.signal == signal.SIGINT
+
+
 # Runs the CLI under torchrun and, when training ends, dumps each rank's networks (test-only
 # instrumentation around the engine's loop).
 DRIVER = textwrap.dedent(

@@ -418,7 +418,12 @@ def _load(
 
 
 class _StopRequest:
-    """SIGINT/SIGTERM set a flag; the loop checkpoints at the end of the step and stops."""
+    """SIGINT/SIGTERM set a flag; the loop checkpoints at the end of the step and stops.
+
+    Only a second SIGINT (a person pressing Ctrl-C again) stops at once. A repeated SIGTERM
+    changes nothing: ``timeout`` and job schedulers signal a whole process group, so a worker
+    can get one from them and one from its parent, and must still save.
+    """
 
     def __init__(self) -> None:
         self.signal: int | None = None
@@ -431,8 +436,10 @@ class _StopRequest:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
+        if self.signal is not None:
+            if signum == signal.SIGINT:  # a second Ctrl-C stops at once
+                raise KeyboardInterrupt
+            return
         self.signal = signum
 
     def __exit__(self, *exc: object) -> None:
