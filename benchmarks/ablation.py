@@ -18,7 +18,9 @@ long-range. With ``--eval-every N`` each run also scores its EMA generator every
 ``--eval-n`` samples), so the curve shows whether FD had stopped improving. Prints Markdown
 tables of mean +- std over seeds, with the learned attention gammas, and the FD curves.
 
-Every finished run is recorded in ``OUT/results.jsonl``; running the script again skips those,
+Every finished run is recorded in ``OUT/results.jsonl`` (with its median it/s over all its
+invocations, the machine that scored it, and ``train_s``, the wall time of the invocation that
+finished it); running the script again skips those,
 so an interrupted ablation resumes where it stopped (``--jobs 2`` runs two at a time, one
 thread each).
 
@@ -40,6 +42,7 @@ from pathlib import Path
 
 import torch
 from _pool import run_all, train_or_resume
+from memory import cpu_model
 
 from sagan.images.config import PRESETS, RunConfig
 from sagan.images.evaluate import evaluate
@@ -140,6 +143,8 @@ def score(
     }
     steps, values = series.get(f"metric/{FD_METRIC[data]}", ([], []))
     curve = {str(step): v for step, v in zip(steps, values, strict=True)}
+    speeds = series.get("it_per_s", ([], []))[1]
+    cuda = args.device.startswith("cuda")
     return {
         "data": data,
         "variant": variant,
@@ -150,6 +155,10 @@ def score(
         "metrics": result.values,
         "gammas": gammas,
         "curve": curve,
+        # the median logged speed over the whole run, every invocation of it (train_s, added
+        # by run_one, is the last invocation's wall time only)
+        "it_per_s": round(statistics.median(speeds), 3) if speeds else None,
+        "scored_on": torch.cuda.get_device_name(args.device) if cuda else cpu_model(),
     }
 
 
