@@ -198,10 +198,16 @@ def test_eval_every_keeps_best_and_resume_auto_continues(
     flags = ["--steps", "2", "--eval-every", "1", *extra, "--keep-checkpoints", "1"]
     assert main(_argv(app, *flags, "--runs", str(runs))) == 0
     run = next(runs.iterdir())
-    best = load_checkpoint(run / "best.pt", kind=app)
-    assert best["best"]["step"] in (1, 2) and best["best"]["metric"]
+    best = load_checkpoint(run / "best.pt", kind=app)["best"]
     records = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
-    assert sum(any(k.startswith("metric/") for k in r) for r in records) == 2
+    scored = [(r["step"], r[f"metric/{best['metric']}"]) for r in records if "metric/fd_random" in r
+              or f"metric/{best['metric']}" in r]  # fmt: skip
+    assert [step for step, _ in scored] == [1, 2]
+    # best.pt holds the first step with the best primary value: FD lower, PCKh and the
+    # levels' score higher
+    sign = 1.0 if best["metric"].startswith("fd") else -1.0
+    want = min(scored, key=lambda sv: (sign * sv[1], sv[0]))
+    assert (best["step"], best["value"]) == pytest.approx(want), (scored, best)
     assert [p.name for p in find_checkpoints(run)] == ["ckpt-0000002.pt"]  # keep 1
     assert main([*APPS[app][0], "--resume", "auto", "--runs", str(runs), "--steps", "3"]) == 0
     assert _newest(run, app)["step"] == 3
@@ -322,6 +328,18 @@ def test_a_second_sigterm_still_saves(tmp_path: Path) -> None:
     assert proc.returncode in (128 + signal.SIGTERM, -signal.SIGTERM), err
     assert "KeyboardInterrupt" not in err and "Traceback" not in err, err
     assert _newest(run, "images")["step"] >= 3 and not list(run.glob(".*.tmp"))
+
+
+def test_best_checkpoint_rule_in_both_directions() -> None:
+    from sagan.training.engine import _improves
+
+    fd = {"metric": "fd_random", "value": 5.0, "step": 3}
+    assert _improves(fd, "fd_random", 4.0, False) and not _improves(fd, "fd_random", 6.0, False)
+    assert not _improves(fd, "fd_random", 5.0, False)  # a tie keeps the earlier step
+    pck = {"metric": "pckh", "value": 50.0, "step": 3}
+    assert _improves(pck, "pckh", 60.0, True) and not _improves(pck, "pckh", 40.0, True)
+    assert not _improves(pck, "pckh", 50.0, True)
+    assert _improves(None, "pckh", 0.0, True) and _improves(fd, "pckh", 0.0, True)
 
 
 def test_only_a_second_ctrl_c_stops_at_once() -> None:

@@ -23,19 +23,22 @@ from sagan.pose.train import PoseModelConfig, PoseRunConfig, PoseTrainConfig, tr
 from sagan.training import find_checkpoints, load_checkpoint
 
 
-def tiny(steps: int, adversarial: bool = True) -> PoseRunConfig:
+def tiny(steps: int, adversarial: bool = True, **train: float) -> PoseRunConfig:
     return PoseRunConfig(
         model=PoseModelConfig(stacks=2, features=16, depth=2, d_features=8, d_depth=2),
         train=PoseTrainConfig(
             adversarial=adversarial, batch_size=2, steps=steps, resolution=32, heatmap=8,
-            train_size=50, save_every=2, log_every=1,
+            train_size=50, save_every=2, log_every=1, **train,
         ),
     )  # fmt: skip
 
 
 def test_resume_is_bit_identical_and_k_moves(tmp_path: Path) -> None:
-    straight = train_pose(tiny(4), out=tmp_path / "a")
-    half = train_pose(tiny(2), out=tmp_path / "b")
+    # a tiny D reconstructs fakes far worse than reals (l_fake ~ 100 l_real), so with the
+    # default gamma 0.5 k stays at 0; gamma 200 lets it move within four steps
+    moving = {"gamma": 200.0, "lambda_k": 0.01}
+    straight = train_pose(tiny(4, **moving), out=tmp_path / "a")
+    half = train_pose(tiny(2, **moving), out=tmp_path / "b")
     train_pose(resume=half, steps=4)
     a = load_checkpoint(find_checkpoints(straight)[-1], kind="pose")
     b = load_checkpoint(find_checkpoints(half)[-1], kind="pose")
@@ -45,7 +48,11 @@ def test_resume_is_bit_identical_and_k_moves(tmp_path: Path) -> None:
             assert torch.equal(t, b[key][name]), (key, name)
     records = [json.loads(x) for x in (straight / "stats.jsonl").read_text().splitlines()]
     assert {"loss_d", "loss_g", "l_real", "l_fake", "k"} <= set(records[0])
-    assert 0.0 <= records[-1]["k"] <= 1.0
+    k = 0.0  # BEGAN's k_t = clip(k_{t-1} + lambda_k (gamma l_real - l_fake), 0, 1), per step
+    for r in records:
+        k = min(1.0, max(0.0, k + 0.01 * (200.0 * r["l_real"] - r["l_fake"])))
+        assert r["k"] == pytest.approx(k, abs=1e-5), r
+    assert max(r["k"] for r in records) > 0.0 and a["k"] == pytest.approx(records[-1]["k"])
 
 
 def test_supervised_only_has_no_discriminator(tmp_path: Path) -> None:

@@ -447,6 +447,16 @@ class _StopRequest:
             signal.signal(sig, old)
 
 
+def _improves(
+    best: Mapping[str, Any] | None, metric: str, value: float, higher_is_better: bool
+) -> bool:
+    """Whether ``value`` of ``metric`` replaces ``best`` (``{"metric", "value", "step"}``):
+    strictly better, so a tie keeps the earlier step; a best of another metric is replaced."""
+    if best is None or best.get("metric") != metric:
+        return True
+    return value > best["value"] if higher_is_better else value < best["value"]
+
+
 def _open_run(
     task_cls: type[Task],
     cfg: Any | None,
@@ -652,21 +662,15 @@ class _Loop:
         self.stats.scalars(task.step_count, {f"metric/{k}": v for k, v in values.items()})
         shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
         primary = result.primary
-        if primary is not None and primary in values and math.isfinite(values[primary]):
-            best = task.best
-            sign = -1.0 if result.higher_is_better else 1.0
-            if (
-                best is None
-                or best.get("metric") != primary
-                or sign * values[primary] < sign * best["value"]
-            ):
-                task.best = {
-                    "metric": primary,
-                    "value": values[primary],
-                    "step": task.step_count,
-                }
-                save_checkpoint(_to_checkpoint(task), self.run_dir / "best.pt")
-                shown += f"; best {primary} so far: saved best.pt"
+        value = values.get(primary, math.nan) if primary is not None else math.nan
+        if (
+            primary is not None
+            and math.isfinite(value)
+            and _improves(task.best, primary, value, result.higher_is_better)
+        ):
+            task.best = {"metric": primary, "value": value, "step": task.step_count}
+            save_checkpoint(_to_checkpoint(task), self.run_dir / "best.pt")
+            shown += f"; best {primary} so far: saved best.pt"
         tqdm.write(f"step {task.step_count}: {shown}", file=sys.stderr)
 
     def log(self, out: dict[str, torch.Tensor], extra: dict[str, float], window: float, n: int):
