@@ -77,17 +77,21 @@ def test_attention_map_shape_rows_and_consistency(pool: bool) -> None:
     assert beta.shape == (2, 64, keys)
     torch.testing.assert_close(beta.sum(-1), torch.ones(2, 64))
     assert (beta >= 0).all()
-    torch.testing.assert_close(y, layer(x), atol=1e-5, rtol=0)
+    fused = _layer(pool, explicit_max=0)  # the same weights, the training path
+    torch.testing.assert_close(y, fused(x), atol=1e-5, rtol=0)
     torch.testing.assert_close(beta, layer.attention_map(x))
 
 
 def test_no_scaling_of_logits() -> None:
-    """Scaling q by s scales the logits by s: the map must sharpen, as without 1/sqrt(d)."""
-    layer = _layer(False, key_channels=1, value_channels=1)
-    x = torch.randn(1, 32, 4, 4)
-    q, k, _ = layer._qkv(x)
-    expected = torch.softmax(q @ k.transpose(1, 2), dim=-1)
-    torch.testing.assert_close(layer.attention_map(x), expected)
+    """beta = softmax(f(x)^T g(x)) over positions, without the 1/sqrt(d) of transformers."""
+    layer = _layer(False, key_channels=8)
+    x = torch.randn(1, 32, 4, 4) * 3
+    q = layer.query(x).flatten(2)  # (1, 8, 16)
+    k = layer.key(x).flatten(2)  # (1, 8, 16)
+    logits = torch.einsum("bcn,bcm->bnm", q, k)  # (1, 16 queries, 16 keys)
+    beta = layer.attention_map(x)
+    torch.testing.assert_close(beta, torch.softmax(logits, dim=-1))
+    assert not torch.allclose(beta, torch.softmax(logits / 8**0.5, dim=-1), atol=1e-3)
 
 
 @pytest.mark.parametrize(

@@ -229,6 +229,7 @@ def test_lsp_samples_from_rendered_figures(tmp_path: Path) -> None:
         _, plain, _ = crop_person(im, p.joints, p.visible, p.center, p.scale, 64,
                                   rotation=rotation, scale_factor=scale_factor)  # fmt: skip
     decoded, _ = decode_heatmaps(flipped[None])
+    checked = 0
     for left, right in (("l_wrist", "r_wrist"), ("l_ankle", "r_ankle"), ("l_hip", "r_hip")):
         mirrored = np.array([63 - plain[LSP_JOINTS.index(right), 0],
                              plain[LSP_JOINTS.index(right), 1]])  # fmt: skip
@@ -237,6 +238,8 @@ def test_lsp_samples_from_rendered_figures(tmp_path: Path) -> None:
         want = (mirrored + 0.5) / 4 - 0.5
         got = decoded[0, LSP_JOINTS.index(left)].numpy()
         assert np.abs(got - want).max() <= 0.75, (left, got, want)
+        checked += 1
+    assert checked >= 2  # the crop keeps most of the figure: the check is not vacuous
 
 
 def test_splits(tmp_path: Path, mpii_mat) -> None:  # type: ignore[no-untyped-def]

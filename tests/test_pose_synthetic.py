@@ -57,8 +57,16 @@ def test_invisible_joints_are_covered_or_outside() -> None:
 def test_head_box_gives_a_pckh_reference() -> None:
     people = _people(10, seed=2)
     heads = head_size_from_box(np.stack([p.head_box for p in people]))
-    assert (heads > 0).all()
-    gt = np.stack([p.joints for p in people])
+    gt = np.stack([p.joints for p in people])  # (N, 16, 2)
+    neck, top = gt[:, MPII_JOINTS.index("upper_neck")], gt[:, MPII_JOINTS.index("head_top")]
+    # the drawn head is a disc on neck-top, its box a square of that side: MPII's head size
+    # is 0.6 x the box diagonal
+    np.testing.assert_allclose(heads, 0.6 * np.sqrt(2) * np.linalg.norm(top - neck, axis=1))
     vis = np.stack([p.visible for p in people])
-    assert pckh(gt, gt, vis, heads)["total"] == 100.0
+    # PCKh@0.5 counts a joint within half a head size of the truth, per person
+    direction = np.array([0.6, 0.8])  # a unit vector
+    near = gt + 0.49 * heads[:, None, None] * direction
+    far = gt + 0.51 * heads[:, None, None] * direction
+    assert pckh(near, gt, vis, heads)["total"] == 100.0
+    assert pckh(far, gt, vis, heads)["total"] == 0.0
     assert all(p.scale > 0 for p in people)

@@ -126,7 +126,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, prefix: str = "") -> T:
     unknown = sorted(set(data) - names)
     if unknown:
         raise SaganError(
-            f"unknown setting {prefix}{unknown[0]}; known settings"
+            f"unknown setting {prefix + unknown[0]!r}; known settings"
             f"{' of ' + prefix.rstrip('.') if prefix else ''}: {', '.join(sorted(names))}"
         )
     kwargs = {k: _coerce(f"{prefix}{k}", v, hints[k]) for k, v in data.items()}
