@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +16,12 @@ from sagan.cli import main
 from sagan.training import find_checkpoints, load_checkpoint
 
 OLD = Path(__file__).parent / "data" / "runs-0.1.0"
+
+
+def _made_by_0_1_0(name: str) -> np.ndarray:
+    """What 0.1.0's own code made from these runs (outputs.npz; how: the folder's ABOUT)."""
+    with np.load(OLD / "outputs.npz") as f:
+        return f[name]
 
 
 @pytest.fixture()
@@ -39,7 +46,7 @@ def test_an_old_image_run_samples_exports_evaluates_and_resumes(
 ) -> None:
     run = old("images")
     images = sagan.load_generator(run).sample(4, generator=torch.Generator().manual_seed(0))
-    assert images.shape == (4, 1, 32, 32) and torch.isfinite(images).all()
+    np.testing.assert_allclose(images.numpy(), _made_by_0_1_0("images"), atol=1e-5, rtol=0)
     assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
     assert main(["export", str(run), "--out", str(tmp_path / "export")]) == 0
     assert sagan.load_generator(tmp_path / "export").sample(2).shape == (2, 1, 32, 32)
@@ -53,7 +60,11 @@ def test_an_old_image_run_samples_exports_evaluates_and_resumes(
 def test_an_old_level_run_generates_evaluates_and_resumes(
     old, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from sagan.levels.evaluate import load_level_gan
+
     run = old("levels")
+    levels, _ = load_level_gan(run).generate(4, seed=0)
+    np.testing.assert_array_equal(levels, _made_by_0_1_0("levels"))
     argv = ["levels", "generate", str(run), "--n", "4", "--out", str(tmp_path / "lv")]
     assert main(argv) == 0
     assert len(list((tmp_path / "lv").iterdir())) == 4
@@ -68,7 +79,13 @@ def test_an_old_pose_run_evaluates_predicts_and_resumes(
 ) -> None:
     from PIL import Image
 
+    from sagan.pose.train import load_pose_model
+
     run = old("pose")
+    G, _ = load_pose_model(run)
+    with torch.no_grad():
+        heatmaps = G(torch.linspace(0, 1, 3 * 32 * 32).reshape(1, 3, 32, 32))[-1]
+    np.testing.assert_allclose(heatmaps.numpy(), _made_by_0_1_0("heatmaps"), atol=1e-5, rtol=0)
     assert main(["pose", "eval", str(run), "--n", "4", "--json"]) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["total"] <= 100
     picture = tmp_path / "person.png"
