@@ -79,6 +79,10 @@ def test_bad_values_give_one_line_errors(data: dict, pattern: str) -> None:
 def test_yaml_errors(tmp_path: Path) -> None:
     with pytest.raises(SaganError, match="cannot read config file"):
         load_yaml(tmp_path / "missing.yaml")
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"# r\xe9glages\nmodel:\n  ch: 8\n")
+    with pytest.raises(SaganError, match="is not UTF-8 text; save it as UTF-8"):
+        load_yaml(latin1)
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [1, 2\n")
     with pytest.raises(SaganError, match=r"not valid YAML at line"):

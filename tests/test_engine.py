@@ -105,8 +105,32 @@ def test_an_existing_out_is_refused_and_left_untouched(
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     assert main(_argv(app, "--steps", "1", "--out", str(other))) == 2
-    assert "is not empty" in capsys.readouterr().err
+    assert "is not empty and holds no run; choose another --out" in capsys.readouterr().err
     assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
+    # a file is not resumable: the message says to give a folder
+    assert main(_argv(app, "--steps", "1", "--out", str(other / "notes.txt"))) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_a_rejected_setting_leaves_no_run_folder_and_an_unwritable_one_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sagan.training import engine
+
+    run = tmp_path / "run"
+    typo = ["--eval-every", "1", "--eval-n", "8", "--eval-metrics", "fd_digit"]
+    assert main(_argv("images", "--steps", "2", *typo, "--out", str(run))) == 2
+    assert "fd_digit" in capsys.readouterr().err
+    assert not run.exists()  # so the corrected command can use the same --out
+
+    def read_only(path: Path, data: object) -> None:
+        raise PermissionError(1, "Operation not permitted", str(path))
+
+    monkeypatch.setattr(engine, "write_yaml", read_only)
+    assert main(_argv("images", "--steps", "1", "--out", str(run))) == 2
+    err = capsys.readouterr().err
+    assert "Operation not permitted; choose a writable --out" in err and err.count("\n") == 1
 
 
 @app_names

@@ -174,7 +174,14 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SaganError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        raise SaganError(
+            f"cannot read config file {path}: {exc.strerror or exc}; give --config an existing "
+            "YAML file"
+        ) from None
+    except UnicodeDecodeError:
+        raise SaganError(
+            f"config file {path} is not UTF-8 text; save it as UTF-8 (or give a YAML file)"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -472,11 +472,15 @@ def _open_run(
             raise SaganError("give a config for a new run, or resume one")
         if out is not None:
             out = Path(out)
-            if out.exists() and (not out.is_dir() or any(out.iterdir())):
-                held = "holds checkpoints" if find_checkpoints(out) else "is not empty"
-                raise SaganError(
-                    f"{out} already {held}; continue it with --resume {out} or choose another --out"
-                )
+            if out.exists() and not out.is_dir():
+                raise SaganError(f"--out {out} is a file; give a folder (new or empty)")
+            if out.exists() and any(out.iterdir()):
+                if find_checkpoints(out):
+                    raise SaganError(
+                        f"{out} already holds checkpoints; continue it with --resume {out} or "
+                        "choose another --out"
+                    )
+                raise SaganError(f"{out} is not empty and holds no run; choose another --out")
         return cfg, out, None
     source = find_latest_run(runs_root) if str(resume) == "auto" else resume
     ckpt_path, ckpt = load_source(source, kind=task_cls.kind)
@@ -552,17 +556,22 @@ def _train(
     else:
         task = _load(task_cls, ckpt, cfg, data, device, info)
         del ckpt
+    if cfg.train.eval_every and task.step_count < cfg.train.steps:
+        task.check_evaluation()  # a typo fails now, before the run folder is made
     if info.is_main:
         if run_dir is None:
             run_dir = make_run_dir(runs_root, task_cls.describe(cfg, data))
         run_dir = Path(run_dir)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
+            if remove_stale_temp_files(run_dir):
+                print(f"removed the partial file of a checkpoint save cut off in {run_dir}")
+            write_yaml(run_dir / "config.yaml", cfg.to_dict())
         except OSError as exc:
-            raise SaganError(f"cannot create run folder {run_dir}: {exc.strerror or exc}") from None
-        if remove_stale_temp_files(run_dir):
-            print(f"removed the partial file of a checkpoint save that was cut off in {run_dir}")
-        write_yaml(run_dir / "config.yaml", cfg.to_dict())
+            raise SaganError(
+                f"cannot write the run folder {run_dir}: {exc.strerror or exc}; choose a "
+                "writable --out (or --runs)"
+            ) from None
     run_dir = Path(broadcast_object(str(run_dir), info))
     _wrap_distributed(task, device)
     return _Loop(task_cls, task, run_dir, progress).run()
@@ -700,8 +709,6 @@ class _Loop:
         samples_dir = run_dir / "samples"
         if info.is_main:
             samples_dir.mkdir(exist_ok=True)
-        if t.eval_every:
-            task.check_evaluation()  # a typo fails now, not at the first evaluation
         task.start(run_dir if info.is_main else None)
         bar = tqdm(
             total=t.steps,

@@ -30,7 +30,9 @@ def make_run_dir(root: Path, desc: str) -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SaganError(f"cannot create run root {root}: {exc.strerror or exc}") from None
+        raise SaganError(
+            f"cannot create run root {root}: {exc.strerror or exc}; give --runs a writable folder"
+        ) from None
     runs = _numbered(root)
     number = runs[-1][0] + 1 if runs else 0
     while True:
@@ -41,7 +43,10 @@ def make_run_dir(root: Path, desc: str) -> Path:
         except FileExistsError:
             number += 1
         except OSError as exc:
-            raise SaganError(f"cannot create run folder {path}: {exc.strerror or exc}") from None
+            raise SaganError(
+                f"cannot create run folder {path}: {exc.strerror or exc}; give --runs a writable "
+                "folder"
+            ) from None
 
 
 def find_latest_run(root: Path) -> Path:
