@@ -124,6 +124,17 @@ def test_run_without_anything_yet(tmp_path: Path) -> None:
     assert "<img" not in text
     assert "&lt;dir with &amp; in it&gt;" in text
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "report.html"]
+    # a later report replaces the page a report wrote; any other file is refused, untouched
+    (run / "stats.jsonl").write_text('{"step": 1, "loss_d": 1.0, "loss_g": 1.0}\n')
+    assert "No training statistics yet" not in write_report(run).read_text()
+    other = run / "ckpt-0000001.pt"
+    other.write_bytes(b"PK\x03\x04 a checkpoint")
+    with pytest.raises(SaganError, match="is not a page written by sagan report; choose another"):
+        write_report(run, other)
+    assert other.read_bytes() == b"PK\x03\x04 a checkpoint"
+    older = run / "report.html"  # a page of a version before the mark: replaced too
+    older.write_text(older.read_text().replace(report._MARK, ""))
+    assert report._MARK in write_report(run).read_text()
 
 
 @pytest.mark.parametrize(
@@ -142,7 +153,7 @@ def test_bad_run_folder(tmp_path: Path, make: Callable[[Path], Path], message: s
 def test_failed_write_keeps_the_old_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "config.yaml").write_text("model: {}\n")
     old = tmp_path / "report.html"
-    old.write_text("previous report")
+    old.write_text(f"{report._MARK} previous report")
 
     def fail(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
@@ -150,7 +161,7 @@ def test_failed_write_keeps_the_old_report(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(report.os, "replace", fail)
     with pytest.raises(SaganError, match=r"cannot write .*report\.html: No space left on device"):
         write_report(tmp_path)
-    assert old.read_text() == "previous report"
+    assert old.read_text() == f"{report._MARK} previous report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "report.html"]
 
 

@@ -334,11 +334,30 @@ def _page(run_dir: Path, device: str | torch.device) -> str:
     body = "\n".join(f'<h2 id="{sid}">{name}</h2>\n{content}' for sid, name, content in sections)
     return (
         "<!DOCTYPE html>\n"
-        f'<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+        f'<html lang="en">\n<head>\n<meta charset="utf-8">\n{_MARK}\n'
+        f"<title>{html.escape(title)}</title>\n"
         f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
         f"<p>Run folder: <code>{html.escape(str(run_dir))}</code></p>\n{body}\n"
         f"<p><small>torch-sagan {html.escape(__version__)}</small></p>\n</body>\n</html>\n"
     )
+
+
+_MARK = '<meta name="generator" content="torch-sagan report">'
+"""Marks a page this module wrote: only such a page is replaced by a later report."""
+
+
+def _is_report(path: Path) -> bool:
+    """Whether ``path`` is a page a report wrote: the mark, or (reports before the mark) the
+    footer line at its end."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+            f.seek(max(0, path.stat().st_size - 256))
+            tail = f.read()
+    except OSError:
+        return False
+    old = head.startswith(b"<!DOCTYPE html>") and b"<p><small>torch-sagan " in tail
+    return _MARK.encode() in head or old
 
 
 def write_report(
@@ -350,7 +369,9 @@ def write_report(
     each ``metric/*`` series), loss, attention-gamma and metric curves, sample grids at up to
     five points of training plus the real images, the attention figure of the newest
     checkpoint and the resolved config. Parts the run does not have yet are replaced by a
-    sentence. The file is written atomically (temporary file, then rename).
+    sentence. The file is written atomically (temporary file, then rename). An existing
+    ``out`` is replaced only if it is a page a report wrote (a later report of the run);
+    any other file is refused.
 
     Args:
         run_dir: a run folder written by ``sagan train`` (it must hold ``config.yaml``).
@@ -373,6 +394,10 @@ def write_report(
             f"{run_dir} is not a run folder (no config.yaml); give a folder written by sagan train"
         )
     out = Path(out) if out is not None else run_dir / "report.html"
+    if out.exists() and not _is_report(out):
+        raise SaganError(
+            f"{out} exists and is not a page written by sagan report; choose another --out"
+        )
     page = _page(run_dir.resolve(), device)
     tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
     try:
