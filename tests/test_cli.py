@@ -132,6 +132,50 @@ def test_bad_input_is_one_line(
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "flag", "bounds"),
+    [
+        (["sample", "RUN", "--out", "x.png", "--nrow", "-1"], "--nrow", "1..1000"),
+        (["sample", "RUN", "--out", "x.png", "--n", "100000000000"], "--n", "1..10000"),
+        (["attention", "RUN", "--out", "x.png", "--scale", "0"], "--scale", "1..32"),
+        (["attention", "RUN", "--out", "x.png", "--n", "0"], "--n", "1..64"),
+        (["levels", "generate", "RUN", "--out", "x.png", "--ncol", "0"], "--ncol", "1..1000"),
+        (["levels", "render", "a.txt", "--out", "x.png", "--tile-size", "5000"], "--tile-size",
+         "2..256"),
+        (["pose", "eval", "RUN", "--n", "0"], "--n", "1..10000000"),
+    ],
+)  # fmt: skip
+def test_counts_out_of_range_are_refused_before_anything_runs(
+    argv: list[str], flag: str, bounds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They ended in tracebacks (a 0 or negative grid width, a figure scale of 0, a sample
+    too large to allocate) or were silently ignored (pose eval --n 0)."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1, err
+    assert f"argument {flag}: must be an integer in {bounds}" in err
+
+
+def test_pose_weights_and_eval_real_are_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for flag in ("--gamma", "--lambda-g", "--lambda-k"):
+        assert main(["pose", "train", flag, "nan", "--steps", "1"]) == 2
+        assert f"train.{flag[2:].replace('-', '_')}: nan is not allowed" in capsys.readouterr().err
+    assert main(["pose", "train", "--resolution", "30", "--steps", "1"]) == 2
+    assert "train.resolution: 30 is not allowed; it must be a multiple of 4" in (
+        capsys.readouterr().err
+    )
+    run = tmp_path / "run"
+    assert main(["train", "--steps", "1", "--ch", "8", "--batch-size", "8", "--out", str(run)]) == 0
+    capsys.readouterr()
+    argv = ["eval", str(run), "--metrics", "fd_digits", "--n", "8", "--real", str(tmp_path / "x")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "point --real at a folder" in err and "--data" not in err
+
+
 def test_config_file_and_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("train:\n  seed: 3\n  steps: 99\n")

@@ -1,12 +1,14 @@
-"""The one exception type the command line turns into a one-line message."""
+"""The one exception type the command line turns into a one-line message, and the small
+helpers the commands share to refuse bad input before doing anything."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["RunStopped", "SaganError", "refuse_existing", "writing"]
+__all__ = ["RunStopped", "SaganError", "int_in", "refuse_existing", "writing"]
 
 
 class SaganError(Exception):
@@ -52,3 +54,19 @@ class RunStopped(Exception):
     def __init__(self, run_dir: Path, signal: int, step: int) -> None:
         super().__init__(f"stopped by signal {signal} at step {step} ({run_dir})")
         self.run_dir, self.signal, self.step = run_dir, signal, step
+
+
+def int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer in ``low..high``, else argparse's one-line error
+    (``argument --nrow: must be an integer in 1..1000, got -1``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer in {low}..{high}, got {text!r}")
+        return value
+
+    return parse

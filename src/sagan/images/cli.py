@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sagan.errors import refuse_existing, writing
+from sagan.errors import int_in, refuse_existing, writing
 
 __all__ = ["register"]
 
@@ -63,11 +63,11 @@ def _add_sample(commands: Any) -> None:
         "one grid; any other --out is a folder that gets one PNG per image.",
     )
     _add_source(p)
-    p.add_argument("--n", type=int, default=64, help="number of images (64)")
+    p.add_argument("--n", type=int_in(1, 10_000), default=64, help="number of images (64)")
     p.add_argument("--labels", type=_parse_labels, help="class(es): one for all, or one per image")
     p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
     p.add_argument("--out", type=Path, required=True, help="grid .png or folder")
-    p.add_argument("--nrow", type=int, default=8, help="images per grid row (8)")
+    p.add_argument("--nrow", type=int_in(1, 1_000), default=8, help="images per grid row (8)")
     p.set_defaults(handler=_sample)
 
 
@@ -107,7 +107,7 @@ def _add_attention(commands: Any) -> None:
     )
     _add_source(p)
     p.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    p.add_argument("--n", type=int, default=4, help="images, one per row (4)")
+    p.add_argument("--n", type=int_in(1, 64), default=4, help="images, one per row (4)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
     p.add_argument("--labels", type=_parse_labels, help="class(es) for a conditional generator")
     p.add_argument(
@@ -115,7 +115,7 @@ def _add_attention(commands: Any) -> None:
         metavar="R,C;R,C",
         help="query points as row,column fractions in [0,1), e.g. '0.3,0.3;0.5,0.7'",
     )
-    p.add_argument("--scale", type=int, default=4, help="pixel enlargement (4)")
+    p.add_argument("--scale", type=int_in(1, 32), default=4, help="pixel enlargement (4)")
     p.set_defaults(handler=_attention)
 
 
@@ -223,17 +223,23 @@ def _eval(args: argparse.Namespace) -> int:
             raise SaganError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
     device = pick_device(args.device)
     gen = load_generator(args.source, device=device)
-    result = evaluate(
-        gen,
-        metrics=args.metrics.split(",") if args.metrics else None,
-        real=args.real,
-        n=args.n,
-        n_real=args.n_real,
-        batch=args.batch,
-        seed=args.seed,
-        device=device,
-        inception_weights=args.inception_weights,
-    )
+    try:
+        result = evaluate(
+            gen,
+            metrics=args.metrics.split(",") if args.metrics else None,
+            real=args.real,
+            n=args.n,
+            n_real=args.n_real,
+            batch=args.batch,
+            seed=args.seed,
+            device=device,
+            inception_weights=args.inception_weights,
+        )
+    except SaganError as exc:
+        if args.real is None or "--data" not in str(exc):
+            raise
+        # the data loader's messages name train's flag; here the folder came from --real
+        raise SaganError(str(exc).replace("--data", "--real")) from None
     if result.skipped:
         print(result.skipped_line(), file=sys.stderr)
     if args.json:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sagan.errors import refuse_existing, writing
+from sagan.errors import int_in, refuse_existing, writing
 
 __all__ = ["register"]
 
@@ -37,15 +37,12 @@ def _check(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from sagan.errors import SaganError
     from sagan.levels.format import common_shape, level_to_text, read_level
     from sagan.levels.render import render_levels
 
     refuse_existing([args.out])
     levels = [read_level(f) for f in args.files]
     common_shape(levels)
-    if args.tile_size < 2:
-        raise SaganError(f"--tile-size must be >= 2, got {args.tile_size}")
     image = render_levels(levels, tile_size=args.tile_size, ncol=args.ncol)
     with writing(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +233,7 @@ def register(commands: Any) -> None:
         default=100_000,
         help="levels to generate at most when filtering (100000)",
     )
-    g.add_argument("--ncol", type=int, default=4, help="levels per row of the PNG (4)")
+    g.add_argument("--ncol", type=int_in(1, 1_000), default=4, help="levels per row of the PNG (4)")
     g.add_argument(
         "--format",
         choices=["text", "gvgai"],
@@ -296,7 +293,7 @@ def register(commands: Any) -> None:
     )
     r.add_argument("files", metavar="FILE", nargs="+", type=Path, help="level text files")
     r.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    r.add_argument("--tile-size", type=int, default=16, help="pixels per tile (16)")
-    r.add_argument("--ncol", type=int, default=4, help="levels per row (4)")
+    r.add_argument("--tile-size", type=int_in(2, 256), default=16, help="pixels per tile (16)")
+    r.add_argument("--ncol", type=int_in(1, 1_000), default=4, help="levels per row (4)")
     r.add_argument("--text", action="store_true", help="print the levels as text too")
     r.set_defaults(handler=_render)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sagan.errors import refuse_existing, writing
+from sagan.errors import int_in, refuse_existing, writing
 
 __all__ = ["register"]
 
@@ -129,7 +129,7 @@ def register(commands: Any) -> None:
         "train on them)",
     )
     e.add_argument("--images", type=Path, help="the folder of those annotations' images")
-    e.add_argument("--n", type=int, help="people (synthetic: 200; real: all)")
+    e.add_argument("--n", type=int_in(1, 10**7), help="people (synthetic: 200; real: all)")
     e.add_argument("--no-flip", action="store_true", help="skip the flip test")
     e.add_argument(
         "--multiscale",

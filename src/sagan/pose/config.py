@@ -165,8 +165,15 @@ class PoseTrainConfig(EngineConfig):
         check_positive("train.lr_gamma", self.lr_gamma)
         for epoch in self.lr_epochs:
             check_positive("train.lr_epochs", epoch)
-        for name in ("lr_g", "lr_d", "resolution", "train_size"):
+        for name in ("lr_g", "lr_d", "resolution", "train_size", "gamma"):
             check_positive(f"train.{name}", getattr(self, name))
+        for name in ("lambda_g", "lambda_k"):  # 0: no adversarial term / k stays at 0
+            check_positive(f"train.{name}", getattr(self, name), allow_zero=True)
+        if self.resolution % 4:
+            raise SaganError(
+                f"train.resolution: {self.resolution} is not allowed; it must be a multiple of "
+                "4 (heat-maps are a quarter of it)"
+            )
         assert self.heatmap is not None
         check_positive("train.heatmap", self.heatmap)
         if self.resolution != 4 * self.heatmap:
