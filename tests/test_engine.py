@@ -133,6 +133,22 @@ def test_a_rejected_setting_leaves_no_run_folder_and_an_unwritable_one_is_one_li
     assert "Operation not permitted; choose a writable --out" in err and err.count("\n") == 1
 
 
+def test_networks_too_large_for_memory_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sagan.images.train import ImageTask
+
+    def too_large(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 5e12")
+
+    monkeypatch.setattr(ImageTask, "__init__", too_large)
+    run = tmp_path / "run"
+    assert main(_argv("images", "--steps", "1", "--out", str(run))) == 2
+    err = capsys.readouterr().err
+    assert "not enough CPU memory to build the networks" in err and err.count("\n") == 1
+    assert not run.exists()
+
+
 @app_names
 def test_config_is_resolved_and_written_before_step_zero(
     app: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

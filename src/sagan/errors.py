@@ -19,6 +19,9 @@ class SaganError(Exception):
     """
 
 
+_WRITE_FIX = "; choose another --out (a writable place with free space)"
+
+
 @contextlib.contextmanager
 def writing(path: str | Path) -> Iterator[None]:
     """Turn a failure to write ``path`` into a one-line :class:`SaganError`: an ``OSError``
@@ -27,7 +30,7 @@ def writing(path: str | Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise SaganError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise SaganError(f"cannot write {path}: {exc.strerror or exc}{_WRITE_FIX}") from None
     except ValueError as exc:
         if "unknown file extension" not in str(exc):
             raise

@@ -199,5 +199,8 @@ def export_generator(source: str | Path, out: str | Path) -> Path:
         }
         (out / _META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
-        raise SaganError(f"cannot write export to {out}: {exc.strerror or exc}") from None
+        raise SaganError(
+            f"cannot write export to {out}: {exc.strerror or exc}; choose another --out (a "
+            "new folder in a writable place)"
+        ) from None
     return out

@@ -407,5 +407,8 @@ def write_report(
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise SaganError(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise SaganError(
+            f"cannot write {out}: {exc.strerror or exc}; choose another --out (a writable "
+            "place with free space)"
+        ) from None
     return out

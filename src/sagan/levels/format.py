@@ -115,7 +115,10 @@ def write_level(path: str | Path, level: np.ndarray, alphabet: str = TILES) -> N
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise SaganError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise SaganError(
+            f"cannot write {path}: {exc.strerror or exc}; choose another --out (a writable "
+            "place with free space)"
+        ) from None
 
 
 def common_shape(levels: Iterable[np.ndarray]) -> tuple[int, int]:

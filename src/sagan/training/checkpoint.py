@@ -151,7 +151,10 @@ def load_newest_good(run_dir: Path, *, kind: str) -> tuple[Path, dict[str, Any]]
     """
     ckpts = find_checkpoints(run_dir)
     if not ckpts:
-        raise SaganError(f"no checkpoint (ckpt-*.pt) in {run_dir}")
+        raise SaganError(
+            f"no checkpoint (ckpt-*.pt) in {run_dir}; give a run folder that holds one, or a "
+            "checkpoint file"
+        )
     for path in reversed(ckpts):
         try:
             return path, load_checkpoint(path, kind=kind)
@@ -159,7 +162,10 @@ def load_newest_good(run_dir: Path, *, kind: str) -> tuple[Path, dict[str, Any]]
             if "checkpoint, not" in str(exc):  # a foreign kind is not a corrupt file
                 raise
             print(f"warning: skipping {path.name}: {exc}", file=sys.stderr)
-    raise SaganError(f"every checkpoint in {run_dir} is unreadable or corrupt")
+    raise SaganError(
+        f"every checkpoint in {run_dir} is unreadable or corrupt; give another run folder or "
+        "checkpoint"
+    )
 
 
 def load_source(source: str | Path, *, kind: str) -> tuple[Path, dict[str, Any]]:
@@ -180,6 +186,9 @@ def resolve_checkpoint(source: str | Path) -> Path:
     if source.is_dir():
         ckpts = find_checkpoints(source)
         if not ckpts:
-            raise SaganError(f"no checkpoint (ckpt-*.pt) in {source}")
+            raise SaganError(
+                f"no checkpoint (ckpt-*.pt) in {source}; give a run folder that holds one, or a "
+                "checkpoint file"
+            )
         return ckpts[-1]
     raise SaganError(f"{source} does not exist; give a checkpoint file or a run folder")

@@ -335,7 +335,15 @@ def _build(task_cls: type[Task], cfg: Any, data: Any, device: torch.device, info
         seed=t.seed,
     )
     torch.manual_seed(t.seed)  # the networks' initial weights: identical on every rank
-    task = task_cls(cfg, data, ctx)
+    try:
+        task = task_cls(cfg, data, ctx)
+    except (torch.OutOfMemoryError, RuntimeError) as exc:  # the CPU allocator: RuntimeError
+        if not isinstance(exc, torch.OutOfMemoryError) and "allocate" not in str(exc):
+            raise
+        raise SaganError(
+            f"not enough {device.type.upper()} memory to build the networks of this config; "
+            "lower the widths (--ch and the like) or --z-dim"
+        ) from None
     if t.compile:  # the modules (state_dict, parameters) stay as they are; only forward compiles
         for net in task.nets.values():
             net.forward = torch.compile(net.forward)  # type: ignore[method-assign]
