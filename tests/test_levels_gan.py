@@ -243,6 +243,8 @@ def test_conditions_and_requests() -> None:
         ("enemies=two", "whole number"),
         ("enemies=-1", "cannot be negative"),
         ("enemies=2,enemy1=1", "not both"),
+        ("enemies=3,enemies=4", "enemies is given twice"),  # the last one silently won
+        ("keys=1,key=2", "key is given twice"),
     ]:
         with pytest.raises(SaganError, match=msg):
             parse_request(bad)
@@ -470,6 +472,9 @@ def test_cli_conditioning_flags_reach_the_run_and_resume_keeps_them(
     assert len(err.strip().splitlines()) == 1 and not out.exists()
     assert main(["levels", "generate", str(run), "--as-asked", "--out", str(out)]) == 2
     assert "--as-asked needs --condition" in capsys.readouterr().err
+    impossible = ["--playable", "--condition", "key=2", "--out", str(out)]
+    assert main(["levels", "generate", str(run), *impossible]) == 2
+    assert "a playable level has exactly one avatar, key and door" in capsys.readouterr().err
     assert main(["levels", "train", "--resume", str(run), "--no-condition-norm"]) == 2
     assert "model.condition_norm cannot change when resuming" in capsys.readouterr().err
     # repeating a setting the run has is fine; --steps may change

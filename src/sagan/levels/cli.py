@@ -107,8 +107,15 @@ def _generate(args: argparse.Namespace) -> int:
         targets, "choose another --out" + (" or --first-index" if args.format == "gvgai" else "")
     )
     alphabet = TILES if args.game is None else gvgai_alphabet(read_level_mapping(args.game))
-    gan = _load(args)
     request, length = parse_condition(args.condition)
+    single = {k: v for k, v in request.items() if k in ("avatar", "key", "door") and v != 1}
+    if args.playable and single:
+        name, count = next(iter(single.items()))
+        raise SaganError(
+            f"--condition {name}={count} with --playable: a playable level has exactly one "
+            "avatar, key and door; ask for 1 or drop --playable"
+        )
+    gan = _load(args)
     if request and gan.conditional and not gan.cfg.model.condition_norm:
         print(
             "note: this model has the paper's conditioning, which hardly follows requested "

@@ -163,6 +163,8 @@ def parse_condition(text: str | None) -> tuple[dict[str, int], tuple[int, int] |
         if name.strip().lower() not in ("length", "solution"):
             parts.append(part)
             continue
+        if length is not None:
+            raise SaganError("--condition: length is given twice; give it once")
         lo, dots, hi = value.strip().partition("..")
         try:
             length = (int(lo), int(hi) if dots else int(lo))
@@ -198,6 +200,8 @@ def parse_request(text: str | None) -> dict[str, int]:
             ) from None
         if count < 0:
             raise SaganError(f"--condition {part.strip()!r}: counts cannot be negative")
+        if name in out:
+            raise SaganError(f"--condition: {name} is given twice; give it once")
         out[name] = count
     if "enemies" in out and any(NAMES[e] in out for e in ENEMIES):
         raise SaganError("--condition: give either enemies=N or enemy1/2/3 counts, not both")
