@@ -70,7 +70,7 @@ def read_level(path: str | Path) -> np.ndarray:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SaganError(f"{path}: no such level file") from None
+        raise SaganError(f"{path}: no such level file; check the path") from None
     except IsADirectoryError:
         raise SaganError(f"{path} is a folder; give a level file (or use --levels DIR)") from None
     except UnicodeDecodeError:
@@ -88,7 +88,10 @@ def read_levels(
     :class:`SaganError` when no file is a level."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise SaganError(f"--levels {folder}: no such folder of level files")
+        raise SaganError(
+            f"--levels {folder}: no such folder of level files; give the folder of the GVGAI "
+            "level .txt files"
+        )
     files = sorted(p for p in folder.glob(pattern) if p.is_file())
     levels, skipped = [], []
     for p in files:
@@ -98,7 +101,10 @@ def read_levels(
             skipped.append(str(exc))
     if not levels:
         first = f" ({skipped[0]})" if skipped else ""
-        raise SaganError(f"--levels {folder}: no {pattern} level files in it{first}")
+        raise SaganError(
+            f"--levels {folder}: no {pattern} level files in it{first}; give the folder of the "
+            "GVGAI level .txt files"
+        )
     return levels, skipped
 
 
@@ -127,7 +133,7 @@ def common_shape(levels: Iterable[np.ndarray]) -> tuple[int, int]:
     if len(shapes) != 1:
         raise SaganError(
             f"levels differ in size ({', '.join(f'{h}x{w}' for h, w in sorted(shapes))}); "
-            "train on levels of one size"
+            "give levels of one size"
         )
     ((h, w),) = shapes
     return h, w
@@ -148,7 +154,10 @@ def read_level_mapping(path: str | Path) -> dict[str, tuple[str, ...]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise SaganError(f"--game {path}: cannot read a game description ({exc})") from None
+        raise SaganError(
+            f"--game {path}: cannot read a game description ({exc}); give the game's VGDL file, "
+            "e.g. zelda.txt"
+        ) from None
     mapping: dict[str, tuple[str, ...]] = {}
     inside, indent = False, 0
     for line in lines:

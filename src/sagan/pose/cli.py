@@ -83,7 +83,9 @@ def _predict(args: argparse.Namespace) -> int:
     try:
         image = Image.open(args.image).convert("RGB")
     except (OSError, UnidentifiedImageError) as exc:
-        raise SaganError(f"{args.image}: not a readable image ({exc})") from None
+        raise SaganError(
+            f"{args.image}: not a readable image ({exc}); give a JPEG or PNG photo"
+        ) from None
     joints = predict_image(G, image, cfg.train.resolution, cfg.train.heatmap, args.box)
     with writing(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -54,9 +54,11 @@ def _json_entries(path: Path) -> list[Any]:
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SaganError(f"{path}: no such annotation file") from None
+        raise SaganError(f"{path}: no such annotation file; check --annotations") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SaganError(f"{path}: not a readable JSON file ({exc})") from None
+        raise SaganError(
+            f"{path}: not a readable JSON file ({exc}); give MPII annotations as .json or .mat"
+        ) from None
     if not isinstance(entries, list):
         raise SaganError(f"{path}: expected a JSON list of people")
     return entries
@@ -99,9 +101,11 @@ def _loadmat(path: Path) -> dict[str, Any]:
     try:
         return scipy.io.loadmat(str(path), squeeze_me=True, struct_as_record=False)
     except FileNotFoundError:
-        raise SaganError(f"{path}: no such annotation file") from None
+        raise SaganError(f"{path}: no such annotation file; check --annotations") from None
     except _mat_errors() as exc:
-        raise SaganError(f"{path}: not a readable MATLAB file ({exc!r})") from None
+        raise SaganError(
+            f"{path}: not a readable MATLAB file ({exc!r}); give the annotations as .mat or .json"
+        ) from None
 
 
 def _items(value: Any) -> list[Any]:
@@ -247,9 +251,11 @@ def annotation_format(path: str | Path) -> str:
     try:
         names = {name for name, _, _ in scipy.io.whosmat(str(path))}
     except FileNotFoundError:
-        raise SaganError(f"{path}: no such annotation file") from None
+        raise SaganError(f"{path}: no such annotation file; check --annotations") from None
     except _mat_errors() as exc:
-        raise SaganError(f"{path}: not a readable MATLAB file ({exc!r})") from None
+        raise SaganError(
+            f"{path}: not a readable MATLAB file ({exc!r}); give the annotations as .mat or .json"
+        ) from None
     if "RELEASE" in names:
         return "mpii"
     if "joints" in names:

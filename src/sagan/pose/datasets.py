@@ -177,7 +177,10 @@ class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
         seed: int = 0,
     ) -> None:
         if not people:
-            raise SaganError("no annotated people to train or evaluate on")
+            raise SaganError(
+                "no annotated people to train or evaluate on; check --annotations (and its "
+                "training/test split)"
+            )
         self.joints = len(people[0].joints)
         if self.joints not in (14, 16) or any(len(p.joints) != self.joints for p in people):
             raise SaganError("annotations must all have 16 (MPII) or all 14 (LSP) joints")
