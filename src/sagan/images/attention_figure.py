@@ -29,7 +29,9 @@ def last_attention_maps(
     """
     layers = [m for m in gen.net.modules() if isinstance(m, SelfAttention2d)]
     if not layers:
-        raise SaganError("this generator has no self-attention layer (trained with --attention)")
+        raise SaganError(
+            "this generator has no self-attention layer; give a run trained with --attention"
+        )
     inputs: dict[int, torch.Tensor] = {}
     handles = [
         layer.register_forward_pre_hook(lambda module, args, i=i: inputs.__setitem__(i, args[0]))

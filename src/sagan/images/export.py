@@ -145,13 +145,21 @@ def _from_export(folder: Path) -> _Source:
     try:
         meta = json.loads((folder / _META).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        raise SaganError(f"{folder / _META} is missing or not valid JSON") from None
+        raise SaganError(
+            f"{folder / _META} is missing or not valid JSON; export the run again (sagan export)"
+        ) from None
     if meta.get("format") != EXPORT_FORMAT:
-        raise SaganError(f"{folder} is not a torch-sagan generator export")
+        raise SaganError(
+            f"{folder} is not a torch-sagan generator export; give a folder written by sagan "
+            "export, or a run folder"
+        )
     try:
         weights = load_file(str(folder / _WEIGHTS))
     except Exception:
-        raise SaganError(f"{folder / _WEIGHTS} is missing or not a safetensors file") from None
+        raise SaganError(
+            f"{folder / _WEIGHTS} is missing or not a safetensors file; export the run again "
+            "(sagan export)"
+        ) from None
     model = from_dict(ModelConfig, meta["model"])
     return model, weights, int(meta.get("step", 0)), meta.get("data")
 
