@@ -84,8 +84,11 @@ def test_yaml_errors(tmp_path: Path) -> None:
     with pytest.raises(SaganError, match="is not UTF-8 text; save it as UTF-8"):
         load_yaml(latin1)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("model: [1, 2\n")
-    with pytest.raises(SaganError, match=r"not valid YAML at line"):
+    bad.write_text("model: [1, 2\n")  # left open: the parser's mark is past the last line
+    with pytest.raises(SaganError, match=r"not valid YAML at the end of the file; correct"):
+        load_yaml(bad)
+    bad.write_text("a: 1\nb: : 2\nc: 3\n")
+    with pytest.raises(SaganError, match=r"not valid YAML at line 2; correct it there"):
         load_yaml(bad)
     listy = tmp_path / "list.yaml"
     listy.write_text("- 1\n- 2\n")

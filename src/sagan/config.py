@@ -186,8 +186,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SaganError(f"config file {path} is not valid YAML{where}") from None
+        where = ""
+        if mark is not None:  # a mark past the last line: something left open at the end
+            lines = len(text.splitlines())
+            where = f" at line {mark.line + 1}" if mark.line < lines else " at the end of the file"
+        raise SaganError(f"config file {path} is not valid YAML{where}; correct it there") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
