@@ -15,7 +15,12 @@ from torch import nn
 from conftest import ReplayG, small_level_model
 from sagan.cli import main
 from sagan.errors import SaganError
-from sagan.levels.conditions import condition_vectors, parse_request, requested_counts
+from sagan.levels.conditions import (
+    condition_vectors,
+    count_of,
+    parse_request,
+    requested_counts,
+)
 from sagan.levels.config import BootstrapConfig, LevelRunConfig, ModelConfig, TrainConfig
 from sagan.levels.data import load_levels
 from sagan.levels.encoding import encode, tile_counts
@@ -468,7 +473,11 @@ def test_cli_conditioning_flags_reach_the_run_and_resume_keeps_them(
     filtered += ["--condition", "enemies=50"]
     assert main(["levels", "generate", str(run), *filtered]) == 2
     err = capsys.readouterr().err
-    assert "3 playable levels asked for in 200 generated; raise --max-tries" in err
+    # the message says which test failed and that no training level has so many enemies
+    most = int(count_of(tile_counts(gan.training_set), "enemies").max())
+    assert "3 playable levels asked for in 200 generated (200 unplayable); " in err
+    assert "enemies=50 is outside the training levels' " in err and f"..{most}; ask within" in err
+    assert err.rstrip().endswith("raise --max-tries, ask for fewer, or train longer")
     assert len(err.strip().splitlines()) == 1 and not out.exists()
     assert main(["levels", "generate", str(run), "--as-asked", "--out", str(out)]) == 2
     assert "--as-asked needs --condition" in capsys.readouterr().err

@@ -19,6 +19,7 @@ __all__ = [
     "PLACED",
     "REQUEST_NAMES",
     "condition_vectors",
+    "count_of",
     "matches_request",
     "parse_condition",
     "parse_request",
@@ -252,6 +253,12 @@ def matches_request(counts: np.ndarray, request: dict[str, int]) -> np.ndarray:
     counts = np.asarray(counts)
     ok = np.ones(len(counts), dtype=bool)
     for name, count in request.items():
-        got = counts[:, list(ENEMIES)].sum(1) if name == "enemies" else counts[:, NAMES.index(name)]
-        ok &= got == count
+        ok &= count_of(counts, name) == count
     return ok
+
+
+def count_of(counts: np.ndarray, name: str) -> np.ndarray:
+    """``(N,)``: the count ``name`` (a tile type, or ``enemies``: the three kinds together)
+    takes in each row of tile counts ``(N, 8)``."""
+    counts = np.asarray(counts)
+    return counts[:, list(ENEMIES)].sum(1) if name == "enemies" else counts[:, NAMES.index(name)]

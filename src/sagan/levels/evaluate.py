@@ -14,6 +14,7 @@ from torch import nn
 
 from sagan.errors import SaganError
 from sagan.levels.conditions import (
+    count_of,
     matches_request,
     place_vectors,
     places_as_asked,
@@ -145,6 +146,7 @@ class LevelGAN:
         kept: list[np.ndarray] = []
         seen: set[bytes] = set()
         made, tried, rounds = 0, 0, 0  # generated, examined, rounds
+        failed = {"not as asked": 0, "unplayable": 0, "off the length asked": 0, "repeats": 0}
         while len(kept) < n and made < max_tries:
             k = min(batch, max_tries - made)
             # each round its own stream, derived from (seed, round): no overlap between seeds
@@ -159,17 +161,21 @@ class LevelGAN:
             for level, ok in zip(levels, asked_ok, strict=True):
                 tried += 1
                 if not ok:
+                    failed["not as asked"] += 1
                     continue
                 if playable or (as_asked and length is not None):
                     result = check_playable(level)
                     if not result.playable:
+                        failed["unplayable"] += 1
                         continue
                     in_range = length is None or length[0] <= (result.length or 0) <= length[1]
                     if as_asked and not in_range:
+                        failed["off the length asked"] += 1
                         continue
                 if distinct:
                     key = level.tobytes()
                     if key in seen:
+                        failed["repeats"] += 1
                         continue
                     seen.add(key)
                 kept.append(level)
@@ -178,11 +184,25 @@ class LevelGAN:
         if len(kept) < n:
             wanted = {"playable": playable, "as asked": as_asked, "distinct": distinct}
             tests = [name for name, on in wanted.items() if on]
+            why = ", ".join(f"{count} {name}" for name, count in failed.items() if count)
             raise SaganError(
                 f"found only {len(kept)} of the {n} {', '.join(tests)} levels asked for in "
-                f"{tried} generated; raise --max-tries, ask for fewer, or train longer"
+                f"{tried} generated ({why}); {self._unlearned(request)}raise --max-tries, "
+                "ask for fewer, or train longer"
             )
         return np.stack(kept), tried
+
+    def _unlearned(self, request: dict[str, int] | None) -> str:
+        """``"enemies=50 is outside the training levels' 0..8; "`` for every count of
+        ``request`` that no training level has between its fewest and its most; else ``""``."""
+        counts = tile_counts(self.training_set)  # (M, 8)
+        notes = []
+        for name, count in (request or {}).items():
+            got = count_of(counts, name)  # (M,)
+            lo, hi = int(got.min()), int(got.max())
+            if not lo <= count <= hi:
+                notes.append(f"{name}={count} is outside the training levels' {lo}..{hi}")
+        return "; ".join(notes) + ("; ask within that range, " if notes else "")
 
 
 def load_level_gan(source: str | Path, *, best: bool = True) -> LevelGAN:
