@@ -166,6 +166,7 @@ def score_unfinished(todo: list[tuple[str, str, int]], args: argparse.Namespace)
     """Score the runs an interrupted ablation left without a record, at their best.pt (the
     best periodic FD so far), into ``OUT/unfinished.jsonl`` (not results.jsonl, so running the
     ablation again still trains them to the end)."""
+    scored = []
     for data, variant, seed in todo:
         run_dir = run_folder(args.out, data, variant, seed)
         if not (run_dir / "best.pt").exists():
@@ -175,6 +176,8 @@ def score_unfinished(todo: list[tuple[str, str, int]], args: argparse.Namespace)
         with open(args.out / "unfinished.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
         print(f"{run_dir.name}: best.pt at step {rec['scored_step']}: {rec['metrics']}")
+        scored.append(rec)
+    print(runs_table(scored))
 
 
 def _cell(values: list[float], percent: bool) -> str:
@@ -227,6 +230,52 @@ def table(records: list[dict[str, object]], names: list[str]) -> str:
                         for s in steps
                     ]
                     lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def runs_table(records: list[dict[str, object]]) -> str:
+    """Markdown: one row per run (the step it was scored at, its metrics, last gammas and
+    median it/s), then one FD curve per run."""
+    lines = []
+    pct = {"accuracy", "constraint", "wellformed"}
+    for data, metrics in DATASETS.items():
+        rows = sorted(
+            (r for r in records if r["data"] == data),
+            key=lambda r: (str(r["variant"]), int(r["seed"])),  # type: ignore[call-overload]
+        )
+        metrics = tuple(m for m in metrics if any(m in r["metrics"] for r in rows))  # type: ignore[operator]
+        if not rows:
+            continue
+        head = [f"{m} (%)" if m in pct else m for m in metrics]
+        lines.append(f"\n**{data}, every run**\n")
+        lines.append("| variant | seed | scored at | " + " | ".join(head) + " | gammas | it/s |")
+        lines.append("|---|---|---|" + "---|" * len(metrics) + "---|---|")
+        for r in rows:
+            vals = r["metrics"]
+            cells = [
+                "n/a"
+                if (v := vals.get(m)) is None  # type: ignore[union-attr]
+                else (f"{100 * v:.1f}" if m in pct else f"{v:.2f}")
+                for m in metrics
+            ]
+            gam = ", ".join(f"{k} {v:+.3f}" for k, v in sorted(r["gammas"].items())) or "-"  # type: ignore[union-attr]
+            lines.append(
+                f"| {r['variant']} | {r['seed']} | {r['scored_step']} | "
+                + " | ".join(cells)
+                + f" | {gam} | {r.get('it_per_s') or 'n/a'} |"
+            )
+        steps = sorted({int(s) for r in rows for s in r.get("curve") or {}})  # type: ignore[union-attr]
+        if steps:
+            lines.append(f"\n{FD_METRIC[data]} during training, every run\n")
+            lines.append("| variant | seed | " + " | ".join(str(s) for s in steps) + " |")
+            lines.append("|---|---|" + "---|" * len(steps))
+            for r in rows:
+                curve = r.get("curve") or {}
+                cells = [
+                    f"{v:.2f}" if (v := curve.get(str(s))) is not None else "-"  # type: ignore[union-attr]
+                    for s in steps
+                ]
+                lines.append(f"| {r['variant']} | {r['seed']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -308,7 +357,9 @@ def main() -> None:
         f"{args.jobs} job(s), torch {torch.__version__}; "
         f"this invocation {time.perf_counter() - start:.0f} s"
     )
-    print(table([r for r in done if r["variant"] in names], names))
+    shown = [r for r in done if r["variant"] in names]
+    print(table(shown, names))
+    print(runs_table(shown))
 
 
 if __name__ == "__main__":

@@ -193,7 +193,7 @@ class LevelGAN:
         return np.stack(kept), tried
 
     def _unlearned(self, request: dict[str, int] | None) -> str:
-        """``"enemies=50 is outside the training levels' 0..8; "`` for every count of
+        """``"enemies=50 is outside the training levels' 3..4; "`` for every count of
         ``request`` that no training level has between its fewest and its most; else ``""``."""
         counts = tile_counts(self.training_set)  # (M, 8)
         notes = []
