@@ -180,6 +180,20 @@ def score_unfinished(todo: list[tuple[str, str, int]], args: argparse.Namespace)
     print(runs_table(scored))
 
 
+PERCENT = frozenset({"accuracy", "constraint", "wellformed"})
+"""Metrics the tables show in percent."""
+
+
+def _columns(records: list[dict[str, object]], data: str) -> tuple[tuple[str, ...], list[str]]:
+    """The metrics of ``data`` that some record of it has, and their column headings."""
+    metrics = tuple(
+        m
+        for m in DATASETS[data]
+        if any(m in r["metrics"] for r in records if r["data"] == data)  # type: ignore[operator]
+    )
+    return metrics, [f"{m} (%)" if m in PERCENT else m for m in metrics]
+
+
 def _cell(values: list[float], percent: bool) -> str:
     k = 100.0 if percent else 1.0
     vals = [v * k for v in values if v is not None and math.isfinite(v)]
@@ -193,14 +207,10 @@ def _cell(values: list[float], percent: bool) -> str:
 def table(records: list[dict[str, object]], names: list[str]) -> str:
     """Markdown: one row per (data set, variant), mean ± std over seeds; then the FD curves."""
     lines = []
-    pct = {"accuracy", "constraint", "wellformed"}
-    for data, metrics in DATASETS.items():
-        metrics = tuple(
-            m for m in metrics if any(m in r["metrics"] for r in records if r["data"] == data)
-        )
+    for data in DATASETS:
+        metrics, head = _columns(records, data)
         if not metrics:
             continue
-        head = [f"{m} (%)" if m in pct else m for m in metrics]
         lines.append(f"\n**{data}**\n")
         lines.append("| variant | seeds | " + " | ".join(head) + " | learned gammas (mean) |")
         lines.append("|---|---|" + "---|" * len(metrics) + "---|")
@@ -208,7 +218,7 @@ def table(records: list[dict[str, object]], names: list[str]) -> str:
             rows = [r for r in records if r["data"] == data and r["variant"] == name]
             if not rows:
                 continue
-            cells = [_cell([r["metrics"].get(m) for r in rows], m in pct) for m in metrics]
+            cells = [_cell([r["metrics"].get(m) for r in rows], m in PERCENT) for m in metrics]
             g: dict[str, list[float]] = {}
             for r in rows:
                 for k, v in r["gammas"].items():  # type: ignore[union-attr]
@@ -237,16 +247,14 @@ def runs_table(records: list[dict[str, object]]) -> str:
     """Markdown: one row per run (the step it was scored at, its metrics, last gammas and
     median it/s), then one FD curve per run."""
     lines = []
-    pct = {"accuracy", "constraint", "wellformed"}
-    for data, metrics in DATASETS.items():
+    for data in DATASETS:
+        metrics, head = _columns(records, data)
+        if not metrics:
+            continue
         rows = sorted(
             (r for r in records if r["data"] == data),
             key=lambda r: (str(r["variant"]), int(r["seed"])),  # type: ignore[call-overload]
         )
-        metrics = tuple(m for m in metrics if any(m in r["metrics"] for r in rows))  # type: ignore[operator]
-        if not rows:
-            continue
-        head = [f"{m} (%)" if m in pct else m for m in metrics]
         lines.append(f"\n**{data}, every run**\n")
         lines.append("| variant | seed | scored at | " + " | ".join(head) + " | gammas | it/s |")
         lines.append("|---|---|---|" + "---|" * len(metrics) + "---|---|")
@@ -255,7 +263,7 @@ def runs_table(records: list[dict[str, object]]) -> str:
             cells = [
                 "n/a"
                 if (v := vals.get(m)) is None  # type: ignore[union-attr]
-                else (f"{100 * v:.1f}" if m in pct else f"{v:.2f}")
+                else (f"{100 * v:.1f}" if m in PERCENT else f"{v:.2f}")
                 for m in metrics
             ]
             gam = ", ".join(f"{k} {v:+.3f}" for k, v in sorted(r["gammas"].items())) or "-"  # type: ignore[union-attr]
