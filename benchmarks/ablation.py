@@ -194,6 +194,11 @@ def _columns(records: list[dict[str, object]], data: str) -> tuple[tuple[str, ..
     return metrics, [f"{m} (%)" if m in PERCENT else m for m in metrics]
 
 
+def _curve_steps(records: list[dict[str, object]]) -> list[int]:
+    """Every step at which some record's FD curve has a value, in order."""
+    return sorted({int(s) for r in records for s in r.get("curve") or {}})  # type: ignore[union-attr]
+
+
 def _cell(values: list[float], percent: bool) -> str:
     k = 100.0 if percent else 1.0
     vals = [v * k for v in values if v is not None and math.isfinite(v)]
@@ -226,10 +231,11 @@ def table(records: list[dict[str, object]], names: list[str]) -> str:
             gam = ", ".join(f"{k} {statistics.fmean(v):+.3f}" for k, v in sorted(g.items())) or "-"
             lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + f" | {gam} |")
         curves = [r for r in records if r["data"] == data and r.get("curve")]
-        steps = sorted({int(s) for r in curves for s in r["curve"]})  # type: ignore[union-attr]
+        steps = _curve_steps(curves)
         if steps:
-            fd = "FD-random" if data == "longrange" else "FD-digits"
-            lines.append(f"\n{fd} during training (eval n as above, mean ± std over seeds)\n")
+            lines.append(
+                f"\n{FD_METRIC[data]} during training (eval n as above, mean ± std over seeds)\n"
+            )
             lines.append("| variant | " + " | ".join(str(s) for s in steps) + " |")
             lines.append("|---|" + "---|" * len(steps))
             for name in names:
@@ -272,7 +278,7 @@ def runs_table(records: list[dict[str, object]]) -> str:
                 + " | ".join(cells)
                 + f" | {gam} | {r.get('it_per_s') or 'n/a'} |"
             )
-        steps = sorted({int(s) for r in rows for s in r.get("curve") or {}})  # type: ignore[union-attr]
+        steps = _curve_steps(rows)
         if steps:
             lines.append(f"\n{FD_METRIC[data]} during training, every run\n")
             lines.append("| variant | seed | " + " | ".join(str(s) for s in steps) + " |")

@@ -11,8 +11,7 @@
 # kept in OUT/results.jsonl and skipped), so the whole ablation (about 12 hours of 2 AMD EPYC
 # cores per data set) can be done over several sittings, as long as OUT is kept between them;
 # `--score-unfinished` is run last, so OUT/unfinished.jsonl scores the unfinished runs at their
-# best.pt so far. The records
-# say which CPU trained each part.
+# best.pt so far. The records say which CPU trained each part.
 set -uo pipefail
 minutes=${1:?usage: bash benchmarks/cpu_convergence.sh MINUTES [OUT]}
 out=$(realpath -m "${2:-runs/abl-64}")
