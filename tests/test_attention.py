@@ -137,7 +137,10 @@ def test_bfloat16_autocast_matches_float32() -> None:
     x = torch.randn(2, 32, 8, 8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = layer(x)
-    torch.testing.assert_close(y.float(), layer(x), atol=0.1, rtol=0.05)
+    # the attention branch gamma * o, not the residual x, which would hide its errors (the
+    # old atol 0.1 passed a branch 10% off); bfloat16 keeps it within 0.6% here
+    branch = layer(x) - x
+    assert (y.float() - x - branch).abs().max() <= 0.03 * branch.abs().max()
 
 
 def test_bad_inputs_are_named() -> None:

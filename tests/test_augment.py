@@ -12,7 +12,7 @@ import torch
 from sagan.errors import SaganError
 from sagan.images.config import TrainConfig
 from sagan.images.train import ImageTask, train
-from sagan.losses import LeCamAnchors, lecam_penalty
+from sagan.losses import LeCamAnchors, d_hinge, lecam_penalty
 from sagan.training import find_checkpoints, load_checkpoint
 from sagan.training.augment import POLICIES, AdaptiveAugment, diff_augment
 from test_train import _assert_identical, _weights, tiny
@@ -110,6 +110,38 @@ def test_the_step_shows_d_augmented_reals_and_fakes_alike(
     monkeypatch.setattr(ImageTask, "augment", spy)
     train(tiny(1, augment="diffaugment"), out=tmp_path / "r", progress=False)
     assert seen == [16, 8]  # D's update: 8 reals and 8 fakes together; G's: 8 fakes
+
+
+def test_lecam_reaches_d_update_with_its_weight(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each D update backpropagates the hinge plus ``--lecam`` times the penalty of its scores;
+    G's update has no penalty."""
+    import sagan.images.train as image_train
+    from sagan.training.guard import GuardedOptimizers
+
+    penalties: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    updates: list[tuple[str, torch.Tensor]] = []
+
+    def penalty_spy(real, fake, anchor_real, anchor_fake):  # type: ignore[no-untyped-def]
+        out = lecam_penalty(real, fake, anchor_real, anchor_fake)
+        penalties.append((real.detach().clone(), fake.detach().clone(), out.detach().clone()))
+        return out
+
+    real_update = GuardedOptimizers.update
+
+    def update_spy(self: GuardedOptimizers, name: str, loss: torch.Tensor) -> None:
+        updates.append((name, loss.detach().clone()))
+        real_update(self, name, loss)
+
+    monkeypatch.setattr(image_train, "lecam_penalty", penalty_spy)
+    monkeypatch.setattr(GuardedOptimizers, "update", update_spy)
+    train(tiny(2, lecam=0.3), out=tmp_path / "r", progress=False)
+    d_losses = [loss for name, loss in updates if name == "d"]
+    assert len(d_losses) == len(penalties) == 2 and [n for n, _ in updates] == ["d", "g"] * 2
+    for loss, (real, fake, penalty) in zip(d_losses, penalties, strict=True):
+        assert float(penalty) > 0  # so a dropped or unweighted penalty would show
+        torch.testing.assert_close(loss, d_hinge(real, fake) + 0.3 * penalty)
 
 
 def test_ada_and_lecam_train_resume_exactly_and_log_p(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ non-finite guard on its own."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -217,15 +219,36 @@ def test_a_streak_before_any_checkpoint_is_a_clear_error(
 @app_names
 def test_bf16_end_to_end_keeps_float32_weights(app: str, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    assert main(_argv(app, "--steps", "2", "--precision", "bf16", "--out", str(run))) == 0
+    with _conv_output_dtypes() as seen:
+        assert main(_argv(app, "--steps", "2", "--precision", "bf16", "--out", str(run))) == 0
+    assert torch.bfloat16 in seen  # the convolutions did run in bfloat16
     ckpt = _newest(run, app)
     assert ckpt["step"] == 2 and ckpt["skipped"] == 0
     weights = [v for k, v in _tensors(ckpt).items() if k.startswith(("G/", "D/"))]
     assert weights and all(v.dtype in (torch.float32, torch.int64) for v in weights)
     assert all(torch.isfinite(v.float()).all() for v in weights)
-    # and the float32 run continues it
-    assert main([*APPS[app][0], "--resume", str(run), "--steps", "3", "--precision", "32"]) == 0
+    # and the float32 run continues it, in float32
+    with _conv_output_dtypes() as seen:
+        argv = [*APPS[app][0], "--resume", str(run), "--steps", "3", "--precision", "32"]
+        assert main(argv) == 0
+    assert seen == {torch.float32}
     assert _newest(run, app)["step"] == 3
+
+
+@contextlib.contextmanager
+def _conv_output_dtypes() -> Iterator[set[torch.dtype]]:
+    """The dtypes of every convolution's output while the block runs (a global forward hook)."""
+    seen: set[torch.dtype] = set()
+
+    def hook(module: torch.nn.Module, args: object, output: object) -> None:
+        if isinstance(module, torch.nn.modules.conv._ConvNd) and torch.is_tensor(output):
+            seen.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        yield seen
+    finally:
+        handle.remove()
 
 
 @app_names

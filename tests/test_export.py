@@ -85,6 +85,31 @@ def test_attention_maps_come_from_the_largest_layer(run_dir: Path) -> None:
     assert images.shape == (2, 1, 32, 32)
 
 
+def test_attention_figure_shows_each_query_points_own_map(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With maps where each query position attends only to the key under it, the overlay of a
+    query point near the top-left is hot at the top-left and cold at the bottom-right, and the
+    other way round for a point near the bottom-right."""
+    import sagan.images.attention_figure as figure
+
+    def own_key_maps(gen, z, y):  # type: ignore[no-untyped-def]
+        n = len(z)
+        beta = torch.zeros(n, 16 * 16, 8 * 8)  # 16 x 16 queries, 8 x 8 keys
+        for q in range(16 * 16):
+            beta[:, q, (q // 16 // 2) * 8 + (q % 16) // 2] = 1.0
+        return torch.zeros(n, 1, 32, 32), beta, (16, 16), (8, 8)
+
+    monkeypatch.setattr(figure, "last_attention_maps", own_key_maps)
+    fig = attention_figure(sagan.load_generator(run_dir), n=1, points=((0.1, 0.1), (0.9, 0.9)))
+    size = 128  # 32 px at scale 4
+    panels = [fig[:, c * size : (c + 1) * size].astype(int).sum(-1) for c in (1, 2)]
+    inner = size // 8, size // 4  # a band inside each corner, clear of the markers
+    near = [p[inner[0] : inner[1], inner[0] : inner[1]].mean() for p in panels]
+    far = [p[-inner[1] : -inner[0], -inner[1] : -inner[0]].mean() for p in panels]
+    assert near[0] > far[0] and far[1] > near[1]
+
+
 def test_attention_figure_layout_and_errors(run_dir: Path) -> None:
     gen = sagan.load_generator(run_dir)
     fig = attention_figure(gen, n=3, points=((0.1, 0.1), (0.9, 0.9)), scale=3)

@@ -540,6 +540,32 @@ def test_evaluate_counts_playable_unique_and_novel() -> None:
     assert "enemies_as_asked" not in v
 
 
+@pytest.mark.parametrize("enemies", [0, 2])
+def test_evaluate_scores_enemy_requests_by_what_was_made(enemies: int) -> None:
+    """A G that always makes one level, with ``enemies`` enemies and one avatar, key and door,
+    meets exactly the requests (0..5 enemies, drawn by the evaluation's seed) for that many."""
+    from sagan.levels.evaluate import LevelGAN
+
+    level = LEVELS[0].copy()
+    level[np.isin(level, ENEMIES)] = FLOOR
+    floor = np.argwhere(level == FLOOR)
+    for r, c in floor[:enemies]:
+        level[r, c] = ENEMIES[0]
+    assert tile_counts(level[None])[0, list(ENEMIES)].sum() == enemies
+    cfg = LevelRunConfig(model=small_level_model())
+    n, seed = 60, 3
+    v = evaluate_levels(LevelGAN(ReplayG(level[None]), cfg, LEVELS, LEVELS, 0), n=n, seed=seed)
+    wanted = np.random.Generator(np.random.PCG64(seed + 1)).integers(0, 6, n)
+    share = 100.0 * float((wanted == enemies).mean())
+    assert 0 < share < 100 and v["enemies_as_asked"] == pytest.approx(share)
+    # all counts: avatar, key and door (one each, as every starting level) and each enemy
+    # kind; a request for none is met in full, one for 2 only if it asks for kind 0 twice
+    if enemies == 0:
+        assert v["counts_as_asked"] == pytest.approx(share)
+    else:
+        assert 0 <= v["counts_as_asked"] <= share
+
+
 def test_configs_of_older_runs_still_load() -> None:
     """Runs written before the shared engine lack its settings (eval_every, device, ...) and
     may carry ``train.device: cpu`` (once a dead setting, now a real one)."""
@@ -635,3 +661,34 @@ def test_mode_seeking_rewards_latents_that_make_different_levels() -> None:
     )
     losses = train_step(build_state(cfg, LEVELS))
     assert float(losses["mode_seeking"]) > 0 and torch.isfinite(losses["loss_g"])
+
+
+def test_every_weighted_term_reaches_g_update_with_its_weight() -> None:
+    """The G loss that is backpropagated is the logged hinge plus each extra term times its
+    weight (the logged ``loss_g`` is the hinge alone), and D's is the logged ``loss_d``."""
+    weights = {
+        "count_error": ("count_weight", 0.3),
+        "place_loss": ("place_weight", 0.7),
+        "request_error": ("request_weight", 1.3),
+        "rank_loss": ("rank_weight", 0.4),
+        "mode_seeking": ("mode_seeking", 0.2),
+    }
+    model = ModelConfig(
+        ch=8, z_dim=8, embed=4, height=9, width=13, condition_places=True, fixed_places=False
+    )  # fixed places would make the place loss moot
+    train = TrainConfig(batch_size=8, **dict(weights.values()))
+    state = build_state(LevelRunConfig(model=model, train=train), LEVELS)
+    seen: dict[str, torch.Tensor] = {}
+    update = state.updates.update
+
+    def spy(name: str, loss: torch.Tensor) -> None:
+        seen[name] = loss.detach().clone()
+        update(name, loss)
+
+    state.updates.update = spy  # type: ignore[method-assign]
+    out = train_step(state)
+    assert set(weights) <= set(out)  # all five terms are on in this configuration
+    expected = out["loss_g"] + sum(w * out[term] for term, (_, w) in weights.items())
+    torch.testing.assert_close(seen["g"], expected)
+    torch.testing.assert_close(seen["d"], out["loss_d"])
+    assert all(float(out[term]) != 0 for term in weights)  # so a dropped term would show

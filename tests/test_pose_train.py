@@ -259,5 +259,18 @@ def test_g_learning_rate_drops_at_the_released_epochs(tmp_path: Path) -> None:
     assert lr[21] == pytest.approx(2.5e-4 * 0.16)
     ckpt = load_checkpoint(find_checkpoints(run)[-1], kind="pose")
     assert ckpt["opt_d"]["param_groups"][0]["lr"] == pytest.approx(2.5e-4)
+    # stopped at step 6 (before the first drop) and resumed: the drops come at the same steps
+    half = cfg.to_dict()
+    half["train"]["steps"] = 6
+    resumed = train_pose(PoseRunConfig.from_dict(half), out=tmp_path / "h")
+    train_pose(resume=resumed, steps=25)
+    records = [json.loads(x) for x in (resumed / "stats.jsonl").read_text().splitlines()]
+    assert {r["step"]: r["lr_g"] for r in records if r["step"] > 6} == {
+        s: v for s, v in lr.items() if s > 6
+    }
+    other = load_checkpoint(find_checkpoints(resumed)[-1], kind="pose")
+    assert other["step"] == 25
+    for key in ("opt_g", "opt_d"):
+        assert other[key]["param_groups"][0]["lr"] == ckpt[key]["param_groups"][0]["lr"]
     with pytest.raises(SaganError, match=r"train\.lr_epochs"):
         PoseTrainConfig(lr_epochs=(0,))

@@ -124,6 +124,21 @@ def test_unwritable_folder(tmp_path: Path) -> None:
         tmp_path.chmod(0o700)
 
 
+def test_a_refused_write_is_one_clear_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test above, as root too: the folder refuses the write (EACCES)."""
+    import sagan.training.checkpoint as checkpoint
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(checkpoint, "open", refused, raising=False)
+    with pytest.raises(SaganError, match=r"could not write checkpoint .*: Permission denied; "):
+        save_checkpoint({"kind": "images"}, tmp_path / checkpoint_name(1))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_corrupt_truncated_and_foreign_checkpoints(tmp_path: Path) -> None:
     path = tmp_path / checkpoint_name(5)
     save_checkpoint({"kind": "images", "w": torch.randn(1000)}, path)
