@@ -28,6 +28,10 @@ thread each).
     python benchmarks/ablation.py --out runs/abl-quick --preset quick --steps 6000 \
         --variants no-attention,sagan@8,sagan@16 --eval-every 1000 --jobs 2
     python benchmarks/ablation.py --out /tmp/abl --steps 20 --seeds 1 --eval-n 200  # smoke
+
+``--preset none --arch dcgan --ch 32 --batch-size 64`` is the quick preset with the paper's
+spectral norm in G and TTUR (lr 1e-4 / 4e-4, Adam (0, 0.9)) in place of ours: those are the
+only settings in which it differs from ``--preset quick`` (EMA of G, ours, is in both).
 """
 
 from __future__ import annotations

@@ -99,3 +99,29 @@ def test_yaml_errors(tmp_path: Path) -> None:
 def test_data_config_rejects_empty_name() -> None:
     with pytest.raises(SaganError, match=r"data\.data: empty"):
         DataConfig(data="")
+
+
+def test_preset_none_at_the_quick_size_differs_from_quick_only_in_sn_and_ttur() -> None:
+    """benchmarks/ablation.py documents ``--preset none --arch dcgan --ch 32 --batch-size 64``
+    as the quick preset with the paper's spectral norm in G and TTUR: nothing else may differ."""
+    size = {"model": {"arch": "dcgan", "ch": 32}, "train": {"batch_size": 64}}
+    none = RunConfig.from_dict({"preset": "none", **size}).to_dict()
+    quick = RunConfig.from_dict({"preset": "quick"}).to_dict()
+    differ = {
+        (section, key)
+        for section in ("model", "data", "train")
+        for key in quick[section]
+        if quick[section][key] != none[section][key]
+    }
+    assert differ == {
+        ("model", "g_spectral_norm"),
+        ("train", "lr_g"),
+        ("train", "lr_d"),
+        ("train", "beta1"),
+        ("train", "beta2"),
+        ("train", "steps"),  # the script sets --steps for every arm
+    }
+    assert none["model"]["g_spectral_norm"] and (none["train"]["lr_g"], none["train"]["lr_d"]) == (
+        1e-4,
+        4e-4,
+    )
