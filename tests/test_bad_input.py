@@ -25,6 +25,7 @@ FIELDS = sorted(
 
 values = st.one_of(
     st.integers(min_value=-(10**12), max_value=10**12),
+    st.integers(min_value=-(10**30), max_value=10**30),  # beyond 64 bits too
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
     st.booleans(),
@@ -69,6 +70,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> list[RunConfig]:
 
 argv_values = st.one_of(
     st.integers(min_value=-(10**6), max_value=10**6).map(str),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.text(alphabet="abcxyz0123456789.-,e", min_size=1, max_size=8),
 )

@@ -102,9 +102,12 @@ def _coerce(field: str, value: Any, hint: Any) -> Any:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise SaganError(f"{field}: expected an integer, got {value!r}")
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
             raise SaganError(f"{field}: expected an integer, got {value!r}") from None
+        if not -(2**63) <= number < 2**63:  # torch and numpy take 64-bit integers
+            raise SaganError(f"{field}: {value!r} is too large; give a value below 2**63")
+        return number
     if hint is float:
         if isinstance(value, bool):
             raise SaganError(f"{field}: expected a number, got {value!r}")

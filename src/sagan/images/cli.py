@@ -43,11 +43,14 @@ def _train(args: argparse.Namespace) -> int:
 
 def _parse_labels(text: str) -> list[int]:
     try:
-        return [int(v) for v in text.replace(",", " ").split()]
+        labels = [int(v) for v in text.replace(",", " ").split()]
     except ValueError:
-        raise argparse.ArgumentTypeError(
+        labels = []
+    if not labels or not all(-(2**63) <= v < 2**63 for v in labels):  # the generator checks
+        raise argparse.ArgumentTypeError(  # the class range
             f"labels are class numbers like 3 or 0,1,2; got {text!r}"
-        ) from None
+        )
+    return labels
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
@@ -65,7 +68,7 @@ def _add_sample(commands: Any) -> None:
     _add_source(p)
     p.add_argument("--n", type=int_in(1, 10_000), default=64, help="number of images (64)")
     p.add_argument("--labels", type=_parse_labels, help="class(es): one for all, or one per image")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="noise seed (0)")
     p.add_argument("--out", type=Path, required=True, help="grid .png or folder")
     p.add_argument("--nrow", type=int_in(1, 1_000), default=8, help="images per grid row (8)")
     p.set_defaults(handler=_sample)
@@ -108,7 +111,7 @@ def _add_attention(commands: Any) -> None:
     _add_source(p)
     p.add_argument("--out", type=Path, required=True, help="PNG file to write")
     p.add_argument("--n", type=int_in(1, 64), default=4, help="images, one per row (4)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="noise seed (0)")
     p.add_argument("--labels", type=_parse_labels, help="class(es) for a conditional generator")
     p.add_argument(
         "--points",
@@ -196,7 +199,7 @@ def _add_eval(commands: Any) -> None:
     p.add_argument(
         "--real", help="real data set: name or folder (default: the one SOURCE trained on)"
     )
-    p.add_argument("--seed", type=int, default=0, help="noise seed (0)")
+    p.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="noise seed (0)")
     p.add_argument("--batch", type=int, default=250, help="images per forward pass (250)")
     p.add_argument(
         "--inception-weights",

@@ -253,6 +253,8 @@ def evaluate(
     """
     if n < 2:
         raise SaganError(f"--n must be >= 2 to estimate statistics, got {n}")
+    if n_real is not None and n_real < 2:
+        raise SaganError(f"--n-real must be >= 2 to estimate statistics, got {n_real}")
     real = real if real is not None else getattr(gen, "data", None)
     real_name = real.name if isinstance(real, ImageDataset) else real
     result = EvalResult()
@@ -266,6 +268,12 @@ def evaluate(
                 result.skipped[name] = why
     else:
         wanted = check_metrics(gen, metrics, real_name)
+    knn = [m for m in wanted if m in ("pr", "pr_digits")]  # k = 3 nearest neighbours
+    if knn and min(n, n if n_real is None else n_real) < 4:
+        raise SaganError(
+            f"{knn[0]} compares each image with its 3 nearest neighbours: give --n and "
+            "--n-real of at least 4"
+        )
     if not wanted:
         return result
 

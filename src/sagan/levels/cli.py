@@ -220,13 +220,13 @@ def register(commands: Any) -> None:
     )
     g.add_argument("source", metavar="SOURCE", help="level run folder or checkpoint")
     g.add_argument("--last", action="store_true", help=_LAST)
-    g.add_argument("--n", type=int, default=16, help="levels (16)")
+    g.add_argument("--n", type=int_in(1, 10**7), default=16, help="levels (16)")
     g.add_argument(
         "--condition",
         help="requested counts, NAME=COUNT[,NAME=COUNT], and/or a solution length, "
         "length=MIN..MAX (moves)",
     )
-    g.add_argument("--seed", type=int, default=0, help="0")
+    g.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="0")
     g.add_argument("--playable", action="store_true", help="keep only playable levels")
     g.add_argument(
         "--as-asked",
@@ -277,8 +277,8 @@ def register(commands: Any) -> None:
     )
     e.add_argument("source", metavar="SOURCE", help="level run folder or checkpoint")
     e.add_argument("--last", action="store_true", help=_LAST)
-    e.add_argument("--n", type=int, default=15000, help="levels (15000)")
-    e.add_argument("--seed", type=int, default=0, help="0")
+    e.add_argument("--n", type=int_in(1, 10**7), default=15000, help="levels (15000)")
+    e.add_argument("--seed", type=int_in(0, 2**63 - 1), default=0, help="0")
     e.add_argument("--json", action="store_true", help="print one JSON object name -> value")
     e.set_defaults(handler=_eval)
 

@@ -221,6 +221,10 @@ def requested_counts(
     (largest remainders); floor absorbs the difference so that every row keeps its total."""
     base = np.asarray(base, dtype=np.int64)
     total = int(base[0].sum())
+    if any(count > total for count in request.values()):  # (and before numpy overflows)
+        raise SaganError(
+            f"--condition {request}: asks for more tiles than a level of {total} tiles holds"
+        )
     drawn = rng.integers(0, len(base), n)
     if rows_out is not None:  # which base rows were drawn (to pair other properties with)
         rows_out.append(drawn)

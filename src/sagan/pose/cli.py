@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ def _box(text: str) -> tuple[float, float, float, float]:
         x, y, w, h = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"--box {text!r}: write x,y,w,h in pixels") from None
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise argparse.ArgumentTypeError(f"--box {text!r}: x,y,w,h must be finite numbers")
     if w <= 0 or h <= 0:
         raise argparse.ArgumentTypeError(f"--box {text!r}: width and height must be > 0")
     return x, y, w, h
@@ -82,7 +85,7 @@ def _predict(args: argparse.Namespace) -> int:
     G, cfg = load_pose_model(args.model)
     try:
         image = Image.open(args.image).convert("RGB")
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
         raise SaganError(
             f"{args.image}: not a readable image ({exc}); give a JPEG or PNG photo"
         ) from None

@@ -138,6 +138,15 @@ map, and below half a pixel the target would be a spike whose height depends on 
 joint falls within its pixel."""
 
 
+def _opens(path: Path) -> bool:
+    """Whether PIL reads ``path``'s header as an image (cheap: no pixels are decoded)."""
+    try:
+        with Image.open(path):
+            return True
+    except Exception:  # PIL raises many types for bad files (OSError, SyntaxError, bombs...)
+        return False
+
+
 def _open_reduced(path: Path, source_side: float, size: int) -> tuple[Image.Image, float]:
     """Open an image, letting the JPEG decoder shrink it by 2, 4 or 8 while the crop's source
     square (``source_side`` pixels) stays at least twice the output ``size``. Returns the
@@ -193,6 +202,13 @@ class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
                 f"{len(missing)} of {len(self.people)} annotated images are not in "
                 f"{image_dir}, e.g. {missing[0]}; point --images at the data set's image folder"
             )
+        names = dict.fromkeys(p.image for p in self.people)  # each image once, in order
+        unreadable = [name for name in names if not _opens(self.image_dir / name)]
+        if unreadable:
+            raise SaganError(
+                f"{len(unreadable)} of {len(names)} annotated images in {image_dir} are not "
+                f"readable images, e.g. {unreadable[0]}; replace them or drop their annotations"
+            )
         self.resolution, self.heatmap, self.seed = resolution, heatmap, seed
 
     @property
@@ -245,21 +261,27 @@ class AnnotatedPoseDataset(torch.utils.data.Dataset[PoseSample]):
         image pixels)."""
         center = person_centre(p)
         side = p.scale * scale_factor * 200 * PADDING  # the crop's source square, pixels
-        image, shrink = _open_reduced(self.image_dir / p.image, side, self.resolution)
-        with image:
-            # pixel centres at integers: x' = (x + 0.5) * s - 0.5
-            crop, joints, _ = crop_person(
-                image,
-                (p.joints + 0.5) * shrink - 0.5,
-                p.visible,
-                (center + 0.5) * shrink - 0.5,
-                p.scale * shrink,
-                self.resolution,
-                rotation=rotation,
-                scale_factor=scale_factor,
-                flip=flip,
-                swap=self.swap,
-            )
+        path = self.image_dir / p.image
+        image, shrink = _open_reduced(path, side, self.resolution)
+        try:
+            with image:
+                # pixel centres at integers: x' = (x + 0.5) * s - 0.5
+                crop, joints, _ = crop_person(
+                    image,
+                    (p.joints + 0.5) * shrink - 0.5,
+                    p.visible,
+                    (center + 0.5) * shrink - 0.5,
+                    p.scale * shrink,
+                    self.resolution,
+                    rotation=rotation,
+                    scale_factor=scale_factor,
+                    flip=flip,
+                    swap=self.swap,
+                )
+        except OSError as exc:  # e.g. a truncated JPEG, found only when its pixels decode
+            raise SaganError(
+                f"{path}: could not decode it ({exc}); replace it or drop its annotation"
+            ) from None
         return crop, joints, side
 
     def augmentation(self, i: int, key: int | None) -> tuple[float, float, bool]:

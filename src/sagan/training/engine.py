@@ -566,6 +566,13 @@ def _train(
         del ckpt
     if cfg.train.eval_every and task.step_count < cfg.train.steps:
         task.check_evaluation()  # a typo fails now, before the run folder is made
+    if run_dir is not None and task.step_count >= cfg.train.steps:  # nothing to do: the run
+        if info.is_main:  # folder, its config.yaml included, stays as it is
+            print(
+                f"{run_dir}: already at step {task.step_count} of {cfg.train.steps}; raise "
+                "--steps to go on"
+            )
+        return Path(run_dir)
     if info.is_main:
         if run_dir is None:
             run_dir = make_run_dir(runs_root, task_cls.describe(cfg, data))
@@ -709,11 +716,6 @@ class _Loop:
 
     def run(self) -> Path:
         task, t, info, run_dir = self.task, self.t, self.info, self.run_dir
-        if task.step_count >= t.steps:
-            print(
-                f"{run_dir}: already at step {task.step_count} of {t.steps}; raise --steps to go on"
-            )
-            return run_dir
         samples_dir = run_dir / "samples"
         if info.is_main:
             samples_dir.mkdir(exist_ok=True)
