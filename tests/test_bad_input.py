@@ -121,3 +121,17 @@ def test_writing_turns_write_failures_into_one_line_errors(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="a bug, not a write"), writing(tmp_path / "y.png"):
         raise ValueError("a bug, not a write")
     assert not (tmp_path / "x.abc").exists()
+
+
+def test_a_sagan_error_from_a_worker_process_prints_its_own_line() -> None:
+    """torch re-raises a worker's exception with the worker's traceback as its message; the
+    command line prints the original line, or failing that the message joined onto one."""
+    wrapped = SaganError(
+        "Caught SaganError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+        'call last):\n  File "x.py", line 1, in f\n    g()\n'
+        "sagan.errors.SaganError: a.jpg: could not decode it; replace it\n"
+    )
+    assert wrapped.line == "a.jpg: could not decode it; replace it"
+    assert SaganError("no such file; pass --images").line == "no such file; pass --images"
+    odd = SaganError("first\n  second\n")
+    assert odd.line == "first second"

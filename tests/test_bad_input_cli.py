@@ -128,14 +128,17 @@ def test_pose_predict_refuses_a_nan_box_and_a_decompression_bomb(
     assert not (tmp_path / "p.png").exists()
 
 
+@pytest.mark.parametrize("workers", ["0", "1"])
 def test_pose_names_a_truncated_photo_when_it_fails_to_decode(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    workers: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A cut-off JPEG has a good header, so it passes the check before the run and fails
-    only when its pixels are decoded, in the loader: still one line naming it."""
+    only when its pixels are decoded, in the loader: still one line naming it, also when a
+    worker process decoded it (torch re-raises it with the worker's traceback inside)."""
     annotations, images = _pose_folder(tmp_path, broken="")
     data = (images / "b.jpg").read_bytes()
     (images / "b.jpg").write_bytes(data[: len(data) // 3])
     argv = ["pose", "train", *POSE_FLAGS, "--steps", "2", "--annotations", str(annotations),
-            "--images", str(images), "--out", str(tmp_path / "run")]  # fmt: skip
+            "--images", str(images), "--num-workers", workers,
+            "--out", str(tmp_path / "run")]  # fmt: skip
     assert "b.jpg: could not decode it" in _one_line_error(argv, capsys)

@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except SaganError as exc:
-        print(f"sagan: error: {exc}", file=sys.stderr)
+        print(f"sagan: error: {exc.line}", file=sys.stderr)
         return 2
     except RunStopped as exc:  # its line, with how to continue, is already printed
         return 128 + exc.signal

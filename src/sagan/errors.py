@@ -18,6 +18,20 @@ class SaganError(Exception):
     traceback. Library callers can catch it like any other exception.
     """
 
+    @property
+    def line(self) -> str:
+        """The one-line message, also for an error raised in a ``DataLoader`` worker process:
+        torch re-raises it in the main process as a new ``SaganError`` whose message is the
+        worker's whole traceback, ending with the original line."""
+        text = str(self)
+        if "\n" not in text:
+            return text
+        last = text.strip().splitlines()[-1].strip()
+        for prefix in (f"{__name__}.{type(self).__name__}: ", f"{type(self).__name__}: "):
+            if last.startswith(prefix):
+                return last[len(prefix) :]
+        return " ".join(text.split())
+
 
 _WRITE_FIX = "; choose another --out (a writable place with free space)"
 
