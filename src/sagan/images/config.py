@@ -94,7 +94,7 @@ class TrainConfig(EngineConfig):
     batch_size: int = 64
     """The global batch (sized for the 2-core quick start; the paper: 256; under torchrun it
     must divide by the number of processes)."""
-    steps: int = 3000
+    steps: int = 2750
     """Total G steps of the run (a resumed run continues up to this)."""
     lr_g: float = 2e-4
     """G's learning rate (the paper's TTUR: 1e-4; the quick default, ours: 2e-4, equal to D's)."""
