@@ -7,7 +7,9 @@ Trains, from one preset (``--preset``) with the same step budget, widths, seeds 
 * ``no-attention``: the preset without attention. Under ``--preset none`` (the settings of
   0.3 and older: ResNet, width 16, spectral norm in G and D, hinge, TTUR) this is SN-GAN;
   under ``--preset quick`` it is the quick preset (DCGAN, width 32, spectral norm in D only,
-  hinge, Adam 2e-4 (0.5, 0.999), ours) less its attention;
+  hinge, Adam 4e-4 / 4e-4 with betas (0.5, 0.999), ours) less its attention. The records made
+  before 2026-12-07 ran the quick preset's learning rates of then, 2e-4 / 2e-4: add
+  ``--lr-g 2e-4 --lr-d 2e-4`` to reproduce them;
 * ``sagan@R``: that plus one self-attention layer at feature resolution R in G and D, for
   every R the architecture offers (``--variants`` picks a subset);
 
@@ -28,6 +30,8 @@ thread each).
     python benchmarks/ablation.py --out runs/abl-quick --preset quick --steps 6000 \
         --variants no-attention,sagan@8,sagan@16 --eval-every 1000 --jobs 2
     python benchmarks/ablation.py --out /tmp/abl --steps 20 --seeds 1 --eval-n 200  # smoke
+
+``--first-seed 2 --seeds 1`` trains seed 2 alone (one lost with its run folder, say).
 
 ``--preset none --arch dcgan --ch 32 --batch-size 64`` is the quick preset with the paper's
 spectral norm in G and TTUR (lr 1e-4 / 4e-4, Adam (0, 0.9)) in place of ours: those are the
@@ -92,8 +96,9 @@ def base_config(args: argparse.Namespace, data: str = "digits") -> dict[str, obj
         "log_every": 50,
         "keep_checkpoints": 1,
     }
-    if args.batch_size is not None:
-        train["batch_size"] = args.batch_size
+    for key in ("batch_size", "lr_g", "lr_d"):
+        if (v := getattr(args, key)) is not None:
+            train[key] = v
     if args.eval_every:
         train.update(eval_every=args.eval_every, eval_n=args.eval_n, eval_metrics=FD_METRIC[data])
     return {"preset": args.preset, "model": model, "train": train}
@@ -310,8 +315,16 @@ def main() -> None:
     p.add_argument("--resolution", type=int, default=None, help="default: the preset's")
     p.add_argument("--ch", type=int, default=None, help="default: the preset's")
     p.add_argument("--batch-size", type=int, default=None, help="default: the preset's")
+    p.add_argument("--lr-g", type=float, default=None, help="default: the preset's")
+    p.add_argument("--lr-d", type=float, default=None, help="default: the preset's")
     p.add_argument("--steps", type=int, default=800)
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=3, help="how many seeds")
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="seeds are FIRST_SEED ... FIRST_SEED + SEEDS - 1 (e.g. one seed lost with its folder)",
+    )
     p.add_argument("--variants", default="", help="comma list of arms (default: every one)")
     p.add_argument("--eval-every", type=int, default=0, help="score every N steps (0: never)")
     p.add_argument("--eval-n", type=int, default=1000, help="samples per periodic score")
@@ -350,7 +363,7 @@ def main() -> None:
     todo = [
         (data, name, seed)
         for data in args.data.split(",")
-        for seed in range(args.seeds)
+        for seed in range(args.first_seed, args.first_seed + args.seeds)
         for name in names
         if (data, name, seed) not in keys
     ]

@@ -18,7 +18,7 @@ out=$(realpath -m "${2:-runs/abl-64}")
 cd "$(dirname "$0")"
 export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 lscpu | grep -m1 "Model name" | tee -a "$out.log"
-args=(--out "$out" --preset quick --resolution 64 --seeds 3
+args=(--out "$out" --preset quick --lr-g 2e-4 --lr-d 2e-4 --resolution 64 --seeds 3
       --variants no-attention,sagan@16,sagan@32 --steps 8000 --eval-every 1000 --eval-n 1000
       --final-n 2000 --precision 32 --save-every 1000)
 deadline=$((minutes * 60))

@@ -23,7 +23,7 @@ python3 benchmarks/_cuda_machine.py | tee "$out/machine.txt"
 timeout 180 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py >"$out/tests.txt" 2>&1
 echo "== tests: exit $?" >>"$out/tests.txt"
 tail -5 "$out/tests.txt"
-args=(--out "$runs" --preset quick --resolution 64 --data longrange --seeds 3
+args=(--out "$runs" --preset quick --lr-g 2e-4 --lr-d 2e-4 --resolution 64 --data longrange --seeds 3
       --variants no-attention,sagan@16,sagan@32 --steps 8000 --eval-every 1000 --eval-n 1000
       --final-n 2000 --precision 32 --device cuda)
 start=$SECONDS
