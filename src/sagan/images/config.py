@@ -36,9 +36,9 @@ class ModelConfig:
     attention: tuple[int, ...] = (16,)
     """Feature resolutions (in G and D) after which a self-attention layer sits; () for none."""
     g_spectral_norm: bool = False
-    """Spectral norm in G (the paper: on; the quick default, ours: off, which reached the quick
-    start's targets in 3,000 steps where G with it had not); D is always spectrally
-    normalised."""
+    """Spectral norm in G (the paper: on; the quick default, ours: off, which reaches the quick
+    start's targets in 1,750 steps where G with it had not: FD-digits 223, accuracy 0.70); D is
+    always spectrally normalised."""
     channels: int | None = field(default=None, metadata={"cli": False})
     """Image channels, taken from the data set."""
     num_classes: int | None = field(default=None, metadata={"cli": False})
