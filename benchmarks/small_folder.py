@@ -147,10 +147,8 @@ def run_one(
         "steps": args.steps,
         "seed": seed,
         "device": "cpu",
-        # the quick preset's learning rates when the records were made (since 2026-12-07 the
-        # preset's are 4e-4), so that the recorded runs can be reproduced
-        "lr_g": 2e-4,
-        "lr_d": 2e-4,
+        "lr_g": args.lr,
+        "lr_d": args.lr,
         "save_every": every,
         "sample_every": args.steps,
         "log_every": 50,
@@ -260,6 +258,13 @@ def main() -> None:
     p.add_argument("--held-out", type=int, default=96, help="crops made for D's over-fit check")
     p.add_argument("--held-out-folder", type=Path, help="with --folder: images kept out of it")
     p.add_argument("--steps", type=int, default=2000)
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=2e-4,
+        help="G's and D's learning rate (default: the quick preset's when the records were made; "
+        "the preset's is 4e-4 since 2026-12-07)",
+    )
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--arms", default=",".join(ARMS), help="comma list")
     p.add_argument("--eval-every", type=int, default=500, help="FD curve every N steps (0: no)")
@@ -303,7 +308,7 @@ def main() -> None:
         ),
     )
     print(
-        f"\nquick preset, unconditional, {args.steps} steps, folder {folder} "
+        f"\nquick preset, unconditional, lr {args.lr:g}, {args.steps} steps, folder {folder} "
         f"({len(list(folder.glob('*.png')))} images), final n={args.final_n}; "
         f"{platform.processor() or platform.machine()}, {args.jobs} job(s), "
         f"torch {torch.__version__}; this invocation {time.perf_counter() - start:.0f} s\n"
