@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from sagan.config import load_yaml, to_dict
 from sagan.training.checkpoint import find_checkpoints
 
 Record = dict[str, Any]
@@ -79,8 +80,10 @@ def train_or_resume(train: Callable[..., Path], cfg: Any, run_dir: Path) -> None
     in to be extended), continue it to ``cfg``'s length: its ``steps`` and
     ``keep_checkpoints`` (the rest of the run's settings come from its checkpoint). A folder
     that an interrupted run left without any checkpoint is renamed ``NAME.no-checkpoint-TIME``
-    (kept, not deleted) and the run starts afresh."""
+    (kept, not deleted) and the run starts afresh. A run trained with other settings, or
+    already past ``cfg``'s steps, is refused (:func:`check_same_run`)."""
     if find_checkpoints(run_dir):
+        check_same_run(run_dir, cfg)
         print(f"{run_dir}: continuing the run to step {cfg.train.steps}", flush=True)
         length = {"steps": cfg.train.steps, "keep_checkpoints": cfg.train.keep_checkpoints}
         train(resume=str(run_dir), overrides={"train": length}, progress=False)
@@ -90,3 +93,57 @@ def train_or_resume(train: Callable[..., Path], cfg: Any, run_dir: Path) -> None
         run_dir.rename(aside)
         print(f"{run_dir}: an interrupted run saved no checkpoint; moved to {aside}", flush=True)
     train(cfg, out=run_dir, progress=False)
+
+
+CONTINUABLE = frozenset(
+    {
+        "train.steps",
+        "train.keep_checkpoints",
+        "train.save_every",
+        "train.sample_every",
+        "train.device",
+    }
+)
+"""The settings in which a run that :func:`train_or_resume` continues may differ from the
+config asked for: its length and when it writes files (the benchmarks derive these from
+``--steps``), and the device. Every other setting of a continued run comes from its
+checkpoint, so a difference there would be trained silently with the old value."""
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def check_same_run(run_dir: Path, cfg: Any) -> None:
+    """Refuse, with one line, to continue or reuse the run in ``run_dir`` for ``cfg`` when its
+    ``config.yaml`` differs from ``cfg`` in a setting outside :data:`CONTINUABLE` (say a
+    benchmark re-run into an old ``--out`` with another ``--lr-g``), or when its newest
+    checkpoint is past ``cfg.train.steps``. A setting ``cfg`` leaves to be resolved (None, such
+    as the data's channels) matches any value; a folder without config.yaml passes."""
+    if not (run_dir / "config.yaml").is_file():
+        return
+    had, asked = _flat(load_yaml(run_dir / "config.yaml")), _flat(to_dict(cfg))
+    differ = [
+        f"{key} {had.get(key)!r} there, {asked.get(key)!r} asked"
+        for key in sorted(had.keys() | asked.keys())
+        # None asks the run to resolve the setting (channels, classes: from the data)
+        if key not in CONTINUABLE and asked.get(key) is not None and had.get(key) != asked.get(key)
+    ]
+    if differ:
+        raise SystemExit(
+            f"{run_dir} was trained with other settings ({'; '.join(differ)}): give a fresh "
+            "--out, or the flags it was trained with"
+        )
+    ckpts = find_checkpoints(run_dir)
+    step = int(ckpts[-1].stem.removeprefix("ckpt-")) if ckpts else 0
+    if step > cfg.train.steps:
+        raise SystemExit(
+            f"{run_dir} has trained {step} steps, more than the {cfg.train.steps} asked: give "
+            f"--steps {step} or more, or a fresh --out"
+        )

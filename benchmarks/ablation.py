@@ -24,7 +24,9 @@ Every finished run is recorded in ``OUT/results.jsonl`` (with its median it/s ov
 invocations, the machine that scored it, and ``train_s``, the wall time of the invocation that
 finished it); running the script again skips those,
 so an interrupted ablation resumes where it stopped (``--jobs 2`` runs two at a time, one
-thread each).
+thread each). A larger ``--steps`` continues the recorded runs from their last checkpoints
+(each gets a new record). An ``OUT`` whose runs were trained with other settings (another
+``--lr-g``, say) is refused with a line naming them: give each setting its own ``OUT``.
 
     python benchmarks/ablation.py --out runs/ablation --preset none   # the 800-step record
     python benchmarks/ablation.py --out runs/abl-quick --preset quick --steps 6000 \
@@ -49,7 +51,7 @@ import time
 from pathlib import Path
 
 import torch
-from _pool import run_all, train_or_resume
+from _pool import check_same_run, run_all, train_or_resume
 from memory import cpu_model
 
 from sagan.images.config import PRESETS, RunConfig
@@ -109,6 +111,22 @@ def run_folder(out: Path, data: str, variant: str, seed: int) -> Path:
     return out / f"{data}-{variant}-s{seed}"
 
 
+def run_config(
+    data: str, overrides: dict[str, dict[str, object]], seed: int, args: argparse.Namespace
+) -> RunConfig:
+    """The config of one (data, variant, seed): the preset, the flags, the variant's
+    ``overrides`` and the seed."""
+    base = base_config(args, data)
+    return RunConfig.from_dict(
+        {
+            "preset": base["preset"],
+            "model": {**base["model"], **overrides["model"]},  # type: ignore[dict-item]
+            "data": {"data": data},
+            "train": {**base["train"], "seed": seed, **overrides["train"]},  # type: ignore[dict-item]
+        }
+    )
+
+
 def run_one(
     out: Path,
     data: str,
@@ -120,15 +138,7 @@ def run_one(
     """Train and evaluate one (data, variant, seed); returns the record."""
     if args.jobs > 1:
         torch.set_num_threads(1)
-    base = base_config(args, data)
-    cfg = RunConfig.from_dict(
-        {
-            "preset": base["preset"],
-            "model": {**base["model"], **overrides["model"]},  # type: ignore[dict-item]
-            "data": {"data": data},
-            "train": {**base["train"], "seed": seed, **overrides["train"]},  # type: ignore[dict-item]
-        }
-    )
+    cfg = run_config(data, overrides, seed, args)
     run_dir = run_folder(out, data, variant, seed)
     start = time.perf_counter()
     train_or_resume(train, cfg, run_dir)
@@ -346,11 +356,16 @@ def main() -> None:
     )
     p.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each if > 1")
     args = p.parse_args()  # fmt: skip
+    unknown_data = set(args.data.split(",")) - set(DATASETS)
+    if unknown_data:
+        raise SystemExit(f"unknown --data {sorted(unknown_data)}: choose from {sorted(DATASETS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     done = []
     if results.exists():
         done = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
+    # a record of another length stays in the file; its run is continued to --steps
+    done = [r for r in done if r["steps"] == args.steps]
     keys = {(r["data"], r["variant"], r["seed"]) for r in done}
     cfg = RunConfig.from_dict(base_config(args))
     arms = variants(cfg)
@@ -367,6 +382,11 @@ def main() -> None:
         for name in names
         if (data, name, seed) not in keys
     ]
+    for data in args.data.split(","):  # before anything trains: every run kept is of these flags
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            for name in names:
+                run_cfg = run_config(data, arms[name], seed, args)
+                check_same_run(run_folder(args.out, data, name, seed), run_cfg)
     if args.score_unfinished:
         score_unfinished(todo, args)
         return

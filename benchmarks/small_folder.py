@@ -20,7 +20,9 @@ hurt, and keeps a checkpoint at each of those steps, on which D's over-fitting i
 directly, as in Karras et al. 2020 (ADA), Fig. 1b: the gap between D's mean score on the
 training images and on the held-out ones (un-augmented, both; 0 when D has not memorised its
 training set, growing as it does). Prints Markdown tables of mean +- std over seeds; every
-finished run goes to ``OUT/results.jsonl`` and is skipped when the script runs again.
+finished run goes to ``OUT/results.jsonl`` and is skipped when the script runs again; a
+larger ``--steps`` continues the runs, and an ``OUT`` whose runs had other settings (another
+``--lr``, say) is refused.
 
     pip install scikit-image
     python benchmarks/small_folder.py --out runs/small-folder --jobs 2
@@ -40,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _pool import run_all, train_or_resume
+from _pool import check_same_run, run_all, train_or_resume
 from PIL import Image
 
 from sagan.images.config import ModelConfig, RunConfig
@@ -136,12 +138,9 @@ def d_gaps(run_dir: Path, train_x: torch.Tensor, held_x: torch.Tensor) -> dict[s
     return gaps
 
 
-def run_one(
-    out: Path, folder: Path, held_out: Path | None, arm: str, seed: int, args: argparse.Namespace
-) -> dict[str, object]:
-    """Train and score one (arm, seed); returns the record."""
-    if args.jobs > 1:
-        torch.set_num_threads(1)
+def run_config(folder: Path, arm: str, seed: int, args: argparse.Namespace) -> RunConfig:
+    """The config of one (arm, seed) on ``folder`` (named by its absolute path, so that a
+    run's config.yaml does not depend on where the script ran)."""
     every = args.eval_every or args.steps  # a checkpoint per curve point, for D's gap
     train_cfg: dict[str, object] = {
         "steps": args.steps,
@@ -157,13 +156,22 @@ def run_one(
     }
     if args.eval_every:
         train_cfg.update(eval_every=args.eval_every, eval_n=args.eval_n, eval_metrics="fd_random")
-    cfg = RunConfig.from_dict(
+    return RunConfig.from_dict(
         {
             "preset": "quick",
-            "data": {"data": str(folder), "conditional": False},
+            "data": {"data": str(folder.resolve()), "conditional": False},
             "train": train_cfg,
         }
     )
+
+
+def run_one(
+    out: Path, folder: Path, held_out: Path | None, arm: str, seed: int, args: argparse.Namespace
+) -> dict[str, object]:
+    """Train and score one (arm, seed); returns the record."""
+    if args.jobs > 1:
+        torch.set_num_threads(1)
+    cfg = run_config(folder, arm, seed, args)
     run_dir = out / f"{arm}-s{seed}"
     start = time.perf_counter()
     train_or_resume(train, cfg, run_dir)
@@ -290,6 +298,8 @@ def main() -> None:
     done = []
     if results.exists():
         done = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
+    # a record of another length stays in the file; its run is continued to --steps
+    done = [r for r in done if r["steps"] == args.steps]
     keys = {(r["arm"], r["seed"]) for r in done}
     todo = [
         (arm, seed)
@@ -297,6 +307,9 @@ def main() -> None:
         for arm in args.arms.split(",")
         if (arm, seed) not in keys
     ]
+    for arm in args.arms.split(","):  # before anything trains: every run kept is of these flags
+        for seed in range(args.seeds):
+            check_same_run(args.out / f"{arm}-s{seed}", run_config(folder, arm, seed, args))
     start = time.perf_counter()
     done += run_all(
         run_one,
