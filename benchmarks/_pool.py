@@ -13,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from sagan.config import load_yaml, to_dict
+from sagan.errors import SaganError
 from sagan.training.checkpoint import find_checkpoints
 
 Record = dict[str, Any]
@@ -43,7 +44,9 @@ def run_all(
     worker gets SIGTERM, on which a training run saves its checkpoint and ends, and whatever is
     still alive :data:`STOP_GRACE_S` later is killed. Without this the workers of a killed
     benchmark went on training, unseen, into the folders that the next invocation writes to
-    (two processes in one run folder); :func:`train_or_resume` continues the saved runs.
+    (two processes in one run folder); :func:`train_or_resume` continues the saved runs. A
+    run's :class:`~sagan.errors.SaganError` (bad input, such as a folder smaller than a batch)
+    ends the benchmark with its one line, not the worker's traceback.
     """
     out: list[Record] = []
     ctx = multiprocessing.get_context("spawn")
@@ -57,7 +60,7 @@ def run_all(
                 f.write(json.dumps(rec) + "\n")
             out.append(rec)
             print(describe(rec), flush=True)
-    except BaseException:
+    except BaseException as exc:
         pool.shutdown(wait=False, cancel_futures=True)
         workers = ctx.active_children()
         for child in workers:  # a training run saves its checkpoint on SIGTERM
@@ -67,6 +70,8 @@ def run_all(
         for child in workers:  # SIGTERM taken by a run that had ended; or a hung one
             if child.is_alive():
                 child.kill()
+        if isinstance(exc, SaganError):  # bad input in a run: its one line, as the CLI prints it
+            raise SystemExit(f"error: {exc.line}") from None
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sagan.config import to_dict, write_yaml
+from sagan.config import load_yaml, to_dict, write_yaml
 from sagan.images.config import RunConfig
 from sagan.training.checkpoint import checkpoint_name
 
@@ -99,3 +99,11 @@ def test_ablation_continues_to_more_steps_and_refuses_other_rates(
             _ablation(monkeypatch, out, "--steps", steps, "--lr-g", "1e-3")
     assert (out / "longrange-no-attention-s0" / "config.yaml").read_text() == config
     assert len((out / "results.jsonl").read_text().splitlines()) == 2
+
+
+def test_bad_input_in_a_run_ends_the_benchmark_with_one_line(pool, tmp_path: Path) -> None:
+    results = tmp_path / "results.jsonl"
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(SystemExit, match=r"^error: cannot read config file .*missing\.yaml"):
+        pool.run_all(load_yaml, [(missing,)], 1, results, str)
+    assert not results.exists()
