@@ -14,7 +14,7 @@ from typing import Any
 
 from sagan.config import load_yaml, to_dict
 from sagan.errors import SaganError
-from sagan.training.checkpoint import find_checkpoints
+from sagan.training.checkpoint import checkpoint_step, find_checkpoints
 
 Record = dict[str, Any]
 
@@ -25,6 +25,17 @@ before it kills them."""
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
+
+
+def read_records(results: Path, steps: int) -> list[Record]:
+    """The records in the JSON-lines file ``results`` (none if it does not exist) of runs
+    trained to ``steps``. A record of another length stays in the file but does not stand for
+    ``steps``: its run is continued to ``steps`` (:func:`train_or_resume`) and gets a record of
+    its own."""
+    if not results.exists():
+        return []
+    records = [json.loads(x) for x in results.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return [r for r in records if r["steps"] == steps]
 
 
 def run_all(
@@ -146,7 +157,7 @@ def check_same_run(run_dir: Path, cfg: Any) -> None:
             "--out, or the flags it was trained with"
         )
     ckpts = find_checkpoints(run_dir)
-    step = int(ckpts[-1].stem.removeprefix("ckpt-")) if ckpts else 0
+    step = (checkpoint_step(ckpts[-1]) or 0) if ckpts else 0
     if step > cfg.train.steps:
         raise SystemExit(
             f"{run_dir} has trained {step} steps, more than the {cfg.train.steps} asked: give "

@@ -51,7 +51,7 @@ import time
 from pathlib import Path
 
 import torch
-from _pool import check_same_run, run_all, train_or_resume
+from _pool import check_same_run, read_records, run_all, train_or_resume
 from memory import cpu_model
 
 from sagan.images.config import PRESETS, RunConfig
@@ -361,11 +361,7 @@ def main() -> None:
         raise SystemExit(f"unknown --data {sorted(unknown_data)}: choose from {sorted(DATASETS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
-    done = []
-    if results.exists():
-        done = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
-    # a record of another length stays in the file; its run is continued to --steps
-    done = [r for r in done if r["steps"] == args.steps]
+    done = read_records(results, args.steps)
     keys = {(r["data"], r["variant"], r["seed"]) for r in done}
     cfg = RunConfig.from_dict(base_config(args))
     arms = variants(cfg)

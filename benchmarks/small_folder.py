@@ -32,7 +32,6 @@ larger ``--steps`` continues the runs, and an ``OUT`` whose runs had other setti
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import statistics
@@ -42,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _pool import check_same_run, run_all, train_or_resume
+from _pool import check_same_run, read_records, run_all, train_or_resume
 from PIL import Image
 
 from sagan.images.config import ModelConfig, RunConfig
@@ -295,11 +294,7 @@ def main() -> None:
         if not any(held_out.glob("*.png")):
             print(f"made {make_folder(held_out, args.held_out, seed=1)} held-out crops", flush=True)
     results = args.out / "results.jsonl"
-    done = []
-    if results.exists():
-        done = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
-    # a record of another length stays in the file; its run is continued to --steps
-    done = [r for r in done if r["steps"] == args.steps]
+    done = read_records(results, args.steps)
     keys = {(r["arm"], r["seed"]) for r in done}
     todo = [
         (arm, seed)

@@ -23,7 +23,7 @@ from sagan.training import (
     restore_rng_state,
     save_checkpoint,
 )
-from sagan.training.checkpoint import checkpoint_name
+from sagan.training.checkpoint import checkpoint_name, checkpoint_step
 
 
 def test_ema_update_is_the_documented_average() -> None:
@@ -93,6 +93,17 @@ def test_checkpoints_save_load_prune(tmp_path: Path) -> None:
     prune_checkpoints(tmp_path, keep=2)
     assert [p.name for p in find_checkpoints(tmp_path)] == ["ckpt-0000020.pt", "ckpt-0000300.pt"]
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_checkpoint_step_inverts_checkpoint_name(tmp_path: Path) -> None:
+    for step in (0, 7, 1_000, 12_345_678):  # past the 7 digits the name pads to
+        assert checkpoint_step(tmp_path / checkpoint_name(step)) == step
+    for other in ("best.pt", "ckpt-12.pt.tmp", ".ckpt-0000001.pt.tmp", "ckpt-x.pt", "ckpt-.pt"):
+        assert checkpoint_step(other) is None
+    (tmp_path / "best.pt").write_bytes(b"")
+    (tmp_path / checkpoint_name(9)).write_bytes(b"")
+    (tmp_path / checkpoint_name(10)).write_bytes(b"")
+    assert [checkpoint_step(p) for p in find_checkpoints(tmp_path)] == [9, 10]
 
 
 def test_failed_write_leaves_existing_checkpoints_intact(

@@ -26,6 +26,7 @@ from sagan.errors import SaganError
 __all__ = [
     "CHECKPOINT_FORMAT",
     "checkpoint_name",
+    "checkpoint_step",
     "find_checkpoints",
     "load_checkpoint",
     "load_newest_good",
@@ -43,6 +44,14 @@ _NAME = re.compile(r"^ckpt-(\d+)\.pt$")
 def checkpoint_name(step: int) -> str:
     """File name of the checkpoint after ``step`` steps."""
     return f"ckpt-{step:07d}.pt"
+
+
+def checkpoint_step(path: str | Path) -> int | None:
+    """The step a checkpoint was saved after, read from its file name (the inverse of
+    :func:`checkpoint_name`, without loading the file); None for any other name, such as
+    ``best.pt``."""
+    m = _NAME.match(Path(path).name)
+    return int(m.group(1)) if m else None
 
 
 def _fsync_dir(path: Path) -> None:
@@ -120,9 +129,9 @@ def find_checkpoints(run_dir: Path) -> list[Path]:
     """The ``ckpt-*.pt`` files in ``run_dir``, oldest step first."""
     found = []
     for p in Path(run_dir).iterdir() if Path(run_dir).is_dir() else []:
-        m = _NAME.match(p.name)
-        if m and p.is_file():
-            found.append((int(m.group(1)), p))
+        step = checkpoint_step(p)
+        if step is not None and p.is_file():
+            found.append((step, p))
     return [p for _, p in sorted(found)]
 
 
