@@ -35,7 +35,7 @@ def read_records(results: Path, steps: int) -> list[Record]:
     if not results.exists():
         return []
     records = [json.loads(x) for x in results.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return [r for r in records if r["steps"] == steps]
+    return [r for r in records if r.get("steps") == steps]
 
 
 def run_all(
@@ -136,12 +136,14 @@ def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_same_run(run_dir: Path, cfg: Any) -> None:
+def check_same_run(run_dir: Path, cfg: Any, *, recorded: bool = False) -> None:
     """Refuse, with one line, to continue or reuse the run in ``run_dir`` for ``cfg`` when its
     ``config.yaml`` differs from ``cfg`` in a setting outside :data:`CONTINUABLE` (say a
     benchmark re-run into an old ``--out`` with another ``--lr-g``), or when its newest
-    checkpoint is past ``cfg.train.steps``. A setting ``cfg`` leaves to be resolved (None, such
-    as the data's channels) matches any value; a folder without config.yaml passes."""
+    checkpoint is past ``cfg.train.steps`` (unless ``recorded``: the run has a record of that
+    length and trains no further, say after it was continued to a larger ``--steps``). A
+    setting ``cfg`` leaves to be resolved (None, such as the data's channels) matches any
+    value; a folder without config.yaml passes."""
     if not (run_dir / "config.yaml").is_file():
         return
     had, asked = _flat(load_yaml(run_dir / "config.yaml")), _flat(to_dict(cfg))
@@ -158,7 +160,7 @@ def check_same_run(run_dir: Path, cfg: Any) -> None:
         )
     ckpts = find_checkpoints(run_dir)
     step = (checkpoint_step(ckpts[-1]) or 0) if ckpts else 0
-    if step > cfg.train.steps:
+    if step > cfg.train.steps and not recorded:
         raise SystemExit(
             f"{run_dir} has trained {step} steps, more than the {cfg.train.steps} asked: give "
             f"--steps {step} or more, or a fresh --out"

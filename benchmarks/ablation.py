@@ -382,7 +382,8 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for name in names:
                 run_cfg = run_config(data, arms[name], seed, args)
-                check_same_run(run_folder(args.out, data, name, seed), run_cfg)
+                recorded = (data, name, seed) in keys
+                check_same_run(run_folder(args.out, data, name, seed), run_cfg, recorded=recorded)
     if args.score_unfinished:
         score_unfinished(todo, args)
         return

@@ -8,9 +8,11 @@ embedding) and CESAGAN with our auxiliary count loss (``cesagan+count``, weight
 (the paper's count), scored by :func:`sagan.levels.evaluate.evaluate_levels`. Prints a
 Markdown table of mean ± std over seeds, and the training set's size over time.
 
-Finished runs are recorded in ``OUT/results.jsonl`` and skipped when the script runs again. A
-run folder already in OUT without a record (e.g. a 4,000-step run copied there) is continued
-up to ``--steps`` (its settings are its own) and then evaluated.
+Finished runs are recorded in ``OUT/results.jsonl`` and skipped when the script runs again
+with the same ``--steps``. A run folder already in OUT without a record of that length (a
+4,000-step run copied there, or an interrupted one) is continued up to ``--steps`` and then
+evaluated. A run folder trained with other flags (another ``--ch``, say), or past ``--steps``,
+is refused with one line before anything trains.
 
     python benchmarks/levels_experiment.py --out runs/levels-exp
     python benchmarks/levels_experiment.py --out /tmp/lx --steps 20 --seeds 1 --n 200  # smoke
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _pool import check_same_run, read_records, train_or_resume
 
 from sagan.levels.config import LevelRunConfig
 from sagan.levels.evaluate import evaluate_levels, load_level_gan
@@ -208,13 +211,19 @@ COLUMNS = (
 )
 
 
-def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> dict[str, object]:
+def run_name(variant: str, boot: bool, seed: int) -> str:
+    """The run's folder in OUT."""
+    return f"{variant}-{'boot' if boot else 'noboot'}-s{seed}"
+
+
+def run_config(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> LevelRunConfig:
+    """The settings the flags ask of one run."""
     arm = ARMS[variant]
 
     def resolved(over: dict[str, object]) -> dict[str, Any]:
         return {k: getattr(args, k) if v is None else v for k, v in over.items()}
 
-    cfg = LevelRunConfig.from_dict({
+    return LevelRunConfig.from_dict({
         "preset": arm.preset,
         "model": {"ch": args.ch, **resolved(arm.model)},
         "train": {
@@ -231,12 +240,13 @@ def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> di
         "bootstrap": {"every": args.bootstrap_every if boot else 0, **resolved(arm.bootstrap)},
         "levels": args.levels,
     })  # fmt: skip
-    name = f"{variant}-{'boot' if boot else 'noboot'}-s{seed}"
+
+
+def run_one(args: argparse.Namespace, variant: str, boot: bool, seed: int) -> dict[str, object]:
+    cfg = run_config(args, variant, boot, seed)
+    run = args.out / run_name(variant, boot, seed)
     start = time.perf_counter()
-    if (args.out / name / "config.yaml").is_file():  # a shorter run copied here: continue it
-        run = train_levels(resume=args.out / name, steps=args.steps, progress=False)
-    else:
-        run = train_levels(cfg, out=args.out / name, progress=False)
+    train_or_resume(train_levels, cfg, run)  # a shorter run of these settings is continued
     train_s = time.perf_counter() - start
     gan = load_level_gan(run)
     start = time.perf_counter()
@@ -383,15 +393,19 @@ def main() -> None:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
-    done = []
-    if results.exists():
-        done = [json.loads(x) for x in results.read_text().splitlines() if x.strip()]
+    done = read_records(results, args.steps)
     keys = {(r["variant"], r["bootstrap"], r["seed"]) for r in done}
     start = time.perf_counter()
     unknown = set(args.variants.split(",")) - set(ARMS)
     if unknown:
         p.error(f"--variants: unknown {', '.join(sorted(unknown))}; choose from {', '.join(ARMS)}")
     boots = {"both": (False, True), "yes": (True,), "no": (False,)}[args.bootstrap]
+    for seed in range(args.first_seed, args.first_seed + args.seeds):  # before anything trains
+        for variant in args.variants.split(","):
+            for boot in boots:
+                run = args.out / run_name(variant, boot, seed)
+                cfg = run_config(args, variant, boot, seed)
+                check_same_run(run, cfg, recorded=(variant, boot, seed) in keys)
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for variant in args.variants.split(","):
             for boot in boots:

@@ -1,9 +1,11 @@
 """Hg-SAGAN's ablation on the synthetic figures: plain stacked hourglass, + self-attention,
 + adversarial discriminator, + both, with the same budget and seeds; PCKh@0.5 per joint and
 total on held-out figures (flip test on), and the total along the way. Finished runs are
-recorded in ``OUT/results.jsonl`` and skipped when the script runs again; an interrupted run
-continues from its last checkpoint (every ``--eval-every`` steps), so ``train s`` of such a
-run counts only this invocation's part.
+recorded in ``OUT/results.jsonl`` and skipped when the script runs again with the same
+``--steps``; an interrupted run, or one recorded at fewer steps, continues from its last
+checkpoint (every ``--eval-every`` steps) to ``--steps``, so ``train s`` of such a run counts
+only this invocation's part. A run folder trained with other flags is refused with one line
+before anything trains.
 
     python benchmarks/pose_ablation.py --out runs/pose-ablation
     python benchmarks/pose_ablation.py --out runs/pose-ablation --variants +sagan
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+from _pool import check_same_run, read_records, train_or_resume
 
 from sagan.pose.train import (
     PoseModelConfig,
@@ -34,7 +37,6 @@ from sagan.pose.train import (
     train_pose,
     validation_set,
 )
-from sagan.training.checkpoint import find_checkpoints
 
 VARIANTS = {
     "hourglass": ("none", False),
@@ -47,6 +49,22 @@ VARIANTS = {
 }
 """name -> (--attention, adversarial). ``sarm``: the authors' modules (SARM_B in G's heads,
 SARM_A on D's skips); with attention ``none`` the released D keeps residual skips."""
+
+
+def run_config(name: str, seed: int, args: argparse.Namespace) -> PoseRunConfig:
+    """The settings the flags ask of one run."""
+    attention, adversarial = VARIANTS[name]
+    return PoseRunConfig(
+        model=PoseModelConfig(attention=attention),
+        train=PoseTrainConfig(adversarial=adversarial, steps=args.steps, seed=seed,
+                              save_every=args.eval_every, eval_every=args.eval_every,
+                              eval_n=args.n),
+    )  # fmt: skip
+
+
+def run_folder(out: Path, name: str, seed: int) -> Path:
+    """The run's folder in OUT."""
+    return out / f"{name.replace(' ', '_')}-s{seed}"
 
 
 def main() -> None:
@@ -63,28 +81,21 @@ def main() -> None:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
-    done = [json.loads(x) for x in results.read_text().splitlines()] if results.exists() else []
+    done = read_records(results, args.steps)
     keys = {(r["variant"], r["seed"]) for r in done}
+    for seed in range(args.first_seed, args.first_seed + args.seeds):  # before anything trains
+        for name in args.variants:
+            cfg = run_config(name, seed, args)
+            check_same_run(run_folder(args.out, name, seed), cfg, recorded=(name, seed) in keys)
     start = time.perf_counter()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for name in args.variants:
-            attention, adversarial = VARIANTS[name]
             if (name, seed) in keys:
                 continue
-            cfg = PoseRunConfig(
-                model=PoseModelConfig(attention=attention),
-                train=PoseTrainConfig(adversarial=adversarial, steps=args.steps, seed=seed,
-                                      save_every=args.eval_every, eval_every=args.eval_every,
-                                      eval_n=args.n),
-            )  # fmt: skip
             t0 = time.perf_counter()
-            run = args.out / f"{name.replace(' ', '_')}-s{seed}"
-            while run.exists() and not find_checkpoints(run):  # killed before a checkpoint:
-                run = run.with_name(run.name + "+")  # keep it, look further / start anew
-            if find_checkpoints(run):  # an interrupted invocation: continue it exactly
-                train_pose(resume=run)
-            else:
-                train_pose(cfg, out=run)
+            run = run_folder(args.out, name, seed)
+            # an interrupted invocation, or a shorter run: continue it exactly, to --steps
+            train_or_resume(train_pose, run_config(name, seed, args), run)
             train_s = time.perf_counter() - t0
             G, cfg = load_pose_model(run)
             # the same held-out figures for every run: the validation seed of seed 0

@@ -304,7 +304,8 @@ def main() -> None:
     ]
     for arm in args.arms.split(","):  # before anything trains: every run kept is of these flags
         for seed in range(args.seeds):
-            check_same_run(args.out / f"{arm}-s{seed}", run_config(folder, arm, seed, args))
+            cfg = run_config(folder, arm, seed, args)
+            check_same_run(args.out / f"{arm}-s{seed}", cfg, recorded=(arm, seed) in keys)
     start = time.perf_counter()
     done += run_all(
         run_one,

@@ -1,6 +1,7 @@
-"""The benchmarks that keep their runs in an ``--out`` folder (ablation.py, small_folder.py)
-reuse a run only when it was trained with the settings asked for, and continue a recorded run
-to a larger ``--steps`` instead of reporting it under a length it did not train."""
+"""The benchmarks that keep their runs in an ``--out`` folder (ablation.py, small_folder.py,
+levels_experiment.py, pose_ablation.py) reuse a run only when it was trained with the settings
+asked for, and continue a recorded run to a larger ``--steps`` instead of reporting it under a
+length it did not train."""
 
 from __future__ import annotations
 
@@ -60,6 +61,18 @@ def test_a_run_past_the_steps_asked_is_refused(pool, tmp_path: Path) -> None:
     run = _run_folder(tmp_path, _cfg(), 100)
     with pytest.raises(SystemExit, match="trained 100 steps, more than the 50 asked"):
         pool.check_same_run(run, _cfg(steps=50))
+    pool.check_same_run(run, _cfg(steps=50), recorded=True)  # its record of 50 is kept
+    with pytest.raises(SystemExit, match=r"train\.lr_g"):  # but not under other settings
+        pool.check_same_run(run, _cfg(steps=50, lr_g=1e-3), recorded=True)
+
+
+def test_records_stand_only_for_their_length(pool, tmp_path: Path) -> None:
+    results = tmp_path / "results.jsonl"
+    assert pool.read_records(results, 10) == []
+    lines = [{"seed": 0, "steps": 10}, {"seed": 0, "steps": 20}, {"seed": 1, "steps": 10}]
+    results.write_text("".join(json.dumps(r) + "\n" for r in lines) + "\n")
+    assert pool.read_records(results, 10) == [lines[0], lines[2]]
+    assert pool.read_records(results, 30) == []
 
 
 def test_train_or_resume_refuses_before_training(pool, tmp_path: Path) -> None:
@@ -99,6 +112,8 @@ def test_ablation_continues_to_more_steps_and_refuses_other_rates(
             _ablation(monkeypatch, out, "--steps", steps, "--lr-g", "1e-3")
     assert (out / "longrange-no-attention-s0" / "config.yaml").read_text() == config
     assert len((out / "results.jsonl").read_text().splitlines()) == 2
+    shorter = _ablation(monkeypatch, out, "--steps", "2")  # recorded at 2: reported, not refused
+    assert len(shorter) == 2
 
 
 def test_bad_input_in_a_run_ends_the_benchmark_with_one_line(pool, tmp_path: Path) -> None:
@@ -107,3 +122,52 @@ def test_bad_input_in_a_run_ends_the_benchmark_with_one_line(pool, tmp_path: Pat
     with pytest.raises(SystemExit, match=r"^error: cannot read config file .*missing\.yaml"):
         pool.run_all(load_yaml, [(missing,)], 1, results, str)
     assert not results.exists()
+
+
+def _script(monkeypatch: pytest.MonkeyPatch, name: str, out: Path, *flags: str) -> list[dict]:
+    """Run benchmarks/NAME.py's main with FLAGS; the records in OUT/results.jsonl after it."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    module = __import__(name)
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", "--out", str(out), *flags])
+    module.main()
+    return [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("name", "flags", "other", "run"),
+    [
+        (
+            "levels_experiment",
+            ["--seeds", "1", "--n", "20", "--variants", "dcgan", "--bootstrap", "no"],
+            ["--ch", "16"],
+            "dcgan-noboot-s0",
+        ),
+        (
+            "pose_ablation",
+            ["--seeds", "1", "--n", "4", "--variants", "hourglass", "--eval-every", "2"],
+            ["--eval-every", "4"],
+            "hourglass-s0",
+        ),
+    ],
+)
+def test_level_and_pose_benchmarks_continue_and_refuse(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    name: str,
+    flags: list[str],
+    other: list[str],
+    run: str,
+) -> None:
+    out = tmp_path / name
+    first = _script(monkeypatch, name, out, *flags, "--steps", "2")
+    assert [r["steps"] for r in first] == [2]
+    assert len(_script(monkeypatch, name, out, *flags, "--steps", "2")) == 1  # nothing trained
+    longer = _script(monkeypatch, name, out, *flags, "--steps", "4")  # continued, a new record
+    assert [r["steps"] for r in longer] == [2, 4]
+    stats = [json.loads(x) for x in (out / run / "stats.jsonl").read_text().splitlines()]
+    assert max(r.get("step", 0) for r in stats) == 4
+    config = (out / run / "config.yaml").read_text()
+    with pytest.raises(SystemExit, match="other settings"):
+        _script(monkeypatch, name, out, *flags, *other, "--steps", "6")
+    assert (out / run / "config.yaml").read_text() == config
+    assert len(_script(monkeypatch, name, out, *flags, "--steps", "2")) == 2  # recorded at 2
