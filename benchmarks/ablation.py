@@ -18,7 +18,10 @@ on the built-in digits (class-conditional) and on the long-range mirror data set
 Inception Score and conditional accuracy on digits; constraint satisfaction and FD-random on
 long-range. With ``--eval-every N`` each run also scores its EMA generator every N steps (on
 ``--eval-n`` samples), so the curve shows whether FD had stopped improving. Prints Markdown
-tables of mean +- std over seeds, with the learned attention gammas, and the FD curves.
+tables of mean +- std over seeds, with the learned attention gammas, the FD curves, and how
+many runs' FD had stopped improving by a stated rule (ours): the mean of the last
+``--plateau-window`` periodic scores (2) is less than ``--plateau-tol`` (5%) below the mean of
+the ones before them.
 
 Every finished run is recorded in ``OUT/results.jsonl`` (with its median it/s over all its
 invocations, the machine that scored it, and ``train_s``, the wall time of the invocation that
@@ -67,6 +70,27 @@ DATASETS = {
 }
 FD_METRIC = {"digits": "fd_digits", "longrange": "fd_random"}
 """The FD each data set's curve follows during training."""
+
+
+def fd_gain(curve: dict[str, float], window: int) -> float | None:
+    """How much a run's FD curve still fell at its end: the mean of its last ``window``
+    values against the mean of the ``window`` before them, as a fraction of the latter
+    (0.2: the last window is 20% lower; < 0: it rose). None for fewer than 2 x ``window``
+    values. Means of windows, not single points or minima, because a periodic FD on a
+    thousand samples moves by several percent from one evaluation to the next."""
+    values = [v for _, v in sorted((int(k), v) for k, v in curve.items())]
+    if window < 1 or len(values) < 2 * window:
+        return None
+    before = statistics.fmean(values[-2 * window : -window])
+    last = statistics.fmean(values[-window:])
+    return (before - last) / before
+
+
+def stopped_improving(curve: dict[str, float], window: int, tol: float) -> bool | None:
+    """The benchmark's rule (ours) for "FD has stopped improving": :func:`fd_gain` below
+    ``tol``. None where the curve is too short to say."""
+    gain = fd_gain(curve, window)
+    return None if gain is None else gain < tol
 
 
 def variants(cfg: RunConfig) -> dict[str, dict[str, dict[str, object]]]:
@@ -196,7 +220,7 @@ def score_unfinished(todo: list[tuple[str, str, int]], args: argparse.Namespace)
             f.write(json.dumps(rec) + "\n")
         print(f"{run_dir.name}: best.pt at step {rec['scored_step']}: {rec['metrics']}")
         scored.append(rec)
-    print(runs_table(scored))
+    print(runs_table(scored, args.plateau_window))
 
 
 PERCENT = frozenset({"accuracy", "constraint", "wellformed"})
@@ -228,16 +252,34 @@ def _cell(values: list[float], percent: bool) -> str:
     return f"{mean:.1f} ± {std:.1f}" if percent or abs(mean) >= 10 else f"{mean:.2f} ± {std:.2f}"
 
 
-def table(records: list[dict[str, object]], names: list[str]) -> str:
-    """Markdown: one row per (data set, variant), mean ± std over seeds; then the FD curves."""
+def _stopped(rows: list[dict[str, object]], window: int, tol: float) -> str:
+    """``k of n``: how many of the runs' FD curves have stopped improving (n: the runs whose
+    curve is long enough to say); ``n/a`` where none is."""
+    said = [
+        x
+        for r in rows
+        if (x := stopped_improving(r.get("curve") or {}, window, tol)) is not None  # type: ignore[arg-type]
+    ]
+    return f"{sum(said)} of {len(said)}" if said else "n/a"
+
+
+def table(
+    records: list[dict[str, object]], names: list[str], window: int = 2, tol: float = 0.05
+) -> str:
+    """Markdown: one row per (data set, variant), mean ± std over seeds, with how many runs'
+    FD had stopped improving (:func:`stopped_improving` with ``window`` and ``tol``); then the
+    FD curves."""
     lines = []
     for data in DATASETS:
         metrics, head = _columns(records, data)
         if not metrics:
             continue
         lines.append(f"\n**{data}**\n")
-        lines.append("| variant | seeds | " + " | ".join(head) + " | learned gammas (mean) |")
-        lines.append("|---|---|" + "---|" * len(metrics) + "---|")
+        lines.append(
+            "| variant | seeds | " + " | ".join(head) + " | learned gammas (mean) "
+            f"| FD stopped improving (last {window} evals < {tol:.0%} below the {window} before) |"
+        )
+        lines.append("|---|---|" + "---|" * len(metrics) + "---|---|")
         for name in names:
             rows = [r for r in records if r["data"] == data and r["variant"] == name]
             if not rows:
@@ -248,7 +290,10 @@ def table(records: list[dict[str, object]], names: list[str]) -> str:
                 for k, v in r["gammas"].items():  # type: ignore[union-attr]
                     g.setdefault(k, []).append(v)
             gam = ", ".join(f"{k} {statistics.fmean(v):+.3f}" for k, v in sorted(g.items())) or "-"
-            lines.append(f"| {name} | {len(rows)} | " + " | ".join(cells) + f" | {gam} |")
+            stopped = _stopped(rows, window, tol)
+            lines.append(
+                f"| {name} | {len(rows)} | " + " | ".join(cells) + f" | {gam} | {stopped} |"
+            )
         curves = [r for r in records if r["data"] == data and r.get("curve")]
         steps = _curve_steps(curves)
         if steps:
@@ -268,9 +313,9 @@ def table(records: list[dict[str, object]], names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def runs_table(records: list[dict[str, object]]) -> str:
-    """Markdown: one row per run (the step it was scored at, its metrics, last gammas and
-    median it/s), then one FD curve per run."""
+def runs_table(records: list[dict[str, object]], window: int = 2) -> str:
+    """Markdown: one row per run (the step it was scored at, its metrics, last gammas, median
+    it/s and :func:`fd_gain` over ``window`` evaluations), then one FD curve per run."""
     lines = []
     for data in DATASETS:
         metrics, head = _columns(records, data)
@@ -281,8 +326,11 @@ def runs_table(records: list[dict[str, object]]) -> str:
             key=lambda r: (str(r["variant"]), int(r["seed"])),  # type: ignore[call-overload]
         )
         lines.append(f"\n**{data}, every run**\n")
-        lines.append("| variant | seed | scored at | " + " | ".join(head) + " | gammas | it/s |")
-        lines.append("|---|---|---|" + "---|" * len(metrics) + "---|---|")
+        lines.append(
+            "| variant | seed | scored at | " + " | ".join(head) + " | gammas | it/s "
+            f"| FD fall, last {window} evals against the {window} before |"
+        )
+        lines.append("|---|---|---|" + "---|" * len(metrics) + "---|---|---|")
         for r in rows:
             vals = r["metrics"]
             cells = [
@@ -292,10 +340,12 @@ def runs_table(records: list[dict[str, object]]) -> str:
                 for m in metrics
             ]
             gam = ", ".join(f"{k} {v:+.3f}" for k, v in sorted(r["gammas"].items())) or "-"  # type: ignore[union-attr]
+            g = fd_gain(r.get("curve") or {}, window)  # type: ignore[arg-type]
+            gain = "n/a" if g is None else f"{g:+.0%}"
             lines.append(
                 f"| {r['variant']} | {r['seed']} | {r['scored_step']} | "
                 + " | ".join(cells)
-                + f" | {gam} | {r.get('it_per_s') or 'n/a'} |"
+                + f" | {gam} | {r.get('it_per_s') or 'n/a'} | {gain} |"
             )
         steps = _curve_steps(rows)
         if steps:
@@ -355,6 +405,16 @@ def main() -> None:
         help="train nothing: score the runs left without a record at their best.pt",
     )
     p.add_argument("--jobs", type=int, default=1, help="runs at a time, one thread each if > 1")
+    p.add_argument(
+        "--plateau-window",
+        type=int,
+        default=2,
+        help="the tables call a run's FD stopped improving when the mean of its last W "
+        "periodic scores is less than --plateau-tol below the mean of the W before (ours)",
+    )
+    p.add_argument(
+        "--plateau-tol", type=float, default=0.05, help="see --plateau-window (0.05: 5%%)"
+    )
     args = p.parse_args()  # fmt: skip
     unknown_data = set(args.data.split(",")) - set(DATASETS)
     if unknown_data:
@@ -406,8 +466,8 @@ def main() -> None:
         f"this invocation {time.perf_counter() - start:.0f} s"
     )
     shown = [r for r in done if r["variant"] in names]
-    print(table(shown, names))
-    print(runs_table(shown))
+    print(table(shown, names, args.plateau_window, args.plateau_tol))
+    print(runs_table(shown, args.plateau_window))
 
 
 if __name__ == "__main__":
