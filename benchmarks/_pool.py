@@ -117,12 +117,13 @@ CONTINUABLE = frozenset(
         "train.keep_checkpoints",
         "train.save_every",
         "train.sample_every",
+        "train.log_every",
         "train.device",
     }
 )
 """The settings in which a run that :func:`train_or_resume` continues may differ from the
-config asked for: its length and when it writes files (the benchmarks derive these from
-``--steps``), and the device. Every other setting of a continued run comes from its
+config asked for: its length and when it writes files and log lines (the benchmarks derive
+these from ``--steps``), and the device. Every other setting of a continued run comes from its
 checkpoint, so a difference there would be trained silently with the old value."""
 
 
@@ -143,8 +144,10 @@ def check_same_run(run_dir: Path, cfg: Any, *, recorded: bool = False) -> None:
     checkpoint is past ``cfg.train.steps`` (unless ``recorded``: the run has a record of that
     length and trains no further, say after it was continued to a larger ``--steps``). A
     setting ``cfg`` leaves to be resolved (None, such as the data's channels) matches any
-    value; a folder without config.yaml passes."""
-    if not (run_dir / "config.yaml").is_file():
+    value. A folder without config.yaml passes, and so does one without a checkpoint, unless
+    ``recorded``: :func:`train_or_resume` moves it aside and trains afresh."""
+    ckpts = find_checkpoints(run_dir)
+    if not (run_dir / "config.yaml").is_file() or not (ckpts or recorded):
         return
     had, asked = _flat(load_yaml(run_dir / "config.yaml")), _flat(to_dict(cfg))
     differ = [
@@ -158,7 +161,6 @@ def check_same_run(run_dir: Path, cfg: Any, *, recorded: bool = False) -> None:
             f"{run_dir} was trained with other settings ({'; '.join(differ)}): give a fresh "
             "--out, or the flags it was trained with"
         )
-    ckpts = find_checkpoints(run_dir)
     step = (checkpoint_step(ckpts[-1]) or 0) if ckpts else 0
     if step > cfg.train.steps and not recorded:
         raise SystemExit(

@@ -21,7 +21,7 @@ long-range. With ``--eval-every N`` each run also scores its EMA generator every
 tables of mean +- std over seeds, with the learned attention gammas, the FD curves, and how
 many runs' FD had stopped improving by a stated rule (ours): the mean of the last
 ``--plateau-window`` periodic scores (2) is less than ``--plateau-tol`` (5%) below the mean of
-the ones before them.
+the as many scores before them.
 
 Every finished run is recorded in ``OUT/results.jsonl`` (with its median it/s over all its
 invocations, the machine that scored it, and ``train_s``, the wall time of the invocation that
@@ -76,14 +76,17 @@ def fd_gain(curve: dict[str, float], window: int) -> float | None:
     """How much a run's FD curve still fell at its end: the mean of its last ``window``
     values against the mean of the ``window`` before them, as a fraction of the latter
     (0.2: the last window is 20% lower; < 0: it rose). None for fewer than 2 x ``window``
-    values. Means of windows, not single points or minima, because a periodic FD on a
+    values, or where a value in the two windows is not finite or the first window's mean is not
+    positive. Means of windows, not single points or minima, because a periodic FD on a
     thousand samples moves by several percent from one evaluation to the next."""
     values = [v for _, v in sorted((int(k), v) for k, v in curve.items())]
     if window < 1 or len(values) < 2 * window:
         return None
+    if not all(v is not None and math.isfinite(v) for v in values[-2 * window :]):
+        return None  # a failed score (NaN, inf) in either window: nothing to compare
     before = statistics.fmean(values[-2 * window : -window])
     last = statistics.fmean(values[-window:])
-    return (before - last) / before
+    return (before - last) / before if before > 0 else None
 
 
 def stopped_improving(curve: dict[str, float], window: int, tol: float) -> bool | None:
@@ -277,7 +280,8 @@ def table(
         lines.append(f"\n**{data}**\n")
         lines.append(
             "| variant | seeds | " + " | ".join(head) + " | learned gammas (mean) "
-            f"| FD stopped improving (last {window} evals < {tol:.0%} below the {window} before) |"
+            f"| FD stopped improving (last {window} evals < {100 * tol:g}% below the "
+            f"{window} before) |"
         )
         lines.append("|---|---|" + "---|" * len(metrics) + "---|---|")
         for name in names:

@@ -57,6 +57,14 @@ def test_other_settings_are_refused_by_name(pool, tmp_path: Path) -> None:
         pool.check_same_run(run, other_model)
 
 
+def test_a_run_without_a_checkpoint_is_not_refused(pool, tmp_path: Path) -> None:
+    run = _run_folder(tmp_path, _cfg(), 100)
+    (run / checkpoint_name(100)).unlink()  # killed before its first checkpoint: moved aside
+    pool.check_same_run(run, _cfg(lr_g=2e-4))
+    with pytest.raises(SystemExit, match=r"train\.lr_g"):  # but its record would stand for it
+        pool.check_same_run(run, _cfg(lr_g=2e-4), recorded=True)
+
+
 def test_a_run_past_the_steps_asked_is_refused(pool, tmp_path: Path) -> None:
     run = _run_folder(tmp_path, _cfg(), 100)
     with pytest.raises(SystemExit, match="trained 100 steps, more than the 50 asked"):

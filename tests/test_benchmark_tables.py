@@ -76,4 +76,16 @@ def test_the_tables_count_and_show_the_runs_that_stopped(ablation) -> None:
     assert rows["| no-attention"].endswith("| 1 of 3 |")
     assert rows["| sagan@16"].endswith("| 1 of 1 |")  # 4.9 is 3.9% below 5.1
     runs = ablation.runs_table(records, window=2)
-    assert "| +47% |" in runs and "| +29% |" in runs and "| n/a |" in runs
+    rows = {tuple(x.split(" | ")[:2]): x for x in runs.split("during training")[0].splitlines()}
+    assert rows[("| no-attention", "0")].endswith("| +47% |")
+    assert rows[("| no-attention", "1")].endswith("| +29% |")
+    assert rows[("| no-attention", "2")].endswith("| n/a |")  # too short to say
+
+
+def test_a_failed_score_is_not_a_plateau(ablation) -> None:
+    nan, inf = float("nan"), float("inf")
+    assert ablation.fd_gain(_curve(9.0, nan, 5.0, 4.0), 2) is None
+    assert ablation.fd_gain(_curve(inf, 9.0, 5.0, 4.0), 2) is None
+    assert ablation.fd_gain(_curve(nan, 9.0, 8.0, 5.0, 4.0), 2) == pytest.approx(0.47058, 1e-4)
+    assert ablation.fd_gain(_curve(0.0, 0.0, 0.0, 0.0), 2) is None
+    assert ablation.stopped_improving(_curve(9.0, nan, 5.0, 4.0), 2, 0.05) is None
