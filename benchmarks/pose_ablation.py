@@ -123,7 +123,7 @@ def main() -> None:
     print("| variant | seeds | " + " | ".join(groups) + " | train s |")
     print("|---|---|" + "---|" * (len(groups) + 1))
     for name in VARIANTS:
-        rows = [r for r in done if r["variant"] == name and r.get("steps") == args.steps]
+        rows = [r for r in done if r["variant"] == name]  # done: records of --steps only
         if not rows:
             continue
         cells = []
@@ -137,7 +137,7 @@ def main() -> None:
     print("| variant | " + " | ".join(f"step {k}" for k in steps) + " |")
     print("|---|" + "---|" * len(steps))
     for name in VARIANTS:
-        rows = [r for r in done if r["variant"] == name and r.get("steps") == args.steps]
+        rows = [r for r in done if r["variant"] == name]  # done: records of --steps only
         if rows:
             cells = [_mean_sd([r["curve"][str(k)] for r in rows if str(k) in r["curve"]])
                      for k in steps]  # fmt: skip
