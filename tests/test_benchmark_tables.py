@@ -62,6 +62,8 @@ def test_the_tables_count_and_show_the_runs_that_stopped(ablation) -> None:
         _record("no-attention", 1, _curve(9.0, 5.0, 5.0, 5.0)),  # 7.0 -> 5.0: still falling
         _record("no-attention", 2, _curve(9.0, 5.0)),  # too short
         _record("sagan@16", 0, _curve(9.0, 5.0, 5.1, 4.9)),  # 7.0 -> 5.0 over 2; flat over 1
+        _record("sagan@16", 1, _curve(5.3, 5.3, 5.0, 5.028)),  # 5.3 -> 5.014: 5.4%, improving
+        _record("sagan@16", 2, _curve(5.3, 5.3, 5.0, 5.1)),  # 5.3 -> 5.05: 4.7%, stopped
     ]
 
     def summary_rows(window: int) -> dict[str, str]:
@@ -71,14 +73,16 @@ def test_the_tables_count_and_show_the_runs_that_stopped(ablation) -> None:
 
     rows = summary_rows(2)
     assert rows["| no-attention"].endswith("| 0 of 2 |")
-    assert rows["| sagan@16"].endswith("| 0 of 1 |")
+    assert rows["| sagan@16"].endswith("| 1 of 3 |")
     rows = summary_rows(1)  # over one evaluation: 4.0 < 5.0 - 5%, 5.0 = 5.0, 5.0 < 9.0 - 5%
     assert rows["| no-attention"].endswith("| 1 of 3 |")
-    assert rows["| sagan@16"].endswith("| 1 of 1 |")  # 4.9 is 3.9% below 5.1
+    assert rows["| sagan@16"].endswith("| 3 of 3 |")  # 4.9 is 3.9% below 5.1; 5.028, 5.1 rose
     runs = ablation.runs_table(records, window=2)
     rows = {tuple(x.split(" | ")[:2]): x for x in runs.split("during training")[0].splitlines()}
-    assert rows[("| no-attention", "0")].endswith("| +47% |")
-    assert rows[("| no-attention", "1")].endswith("| +29% |")
+    assert rows[("| no-attention", "0")].endswith("| +47.1%, improving |")
+    assert rows[("| no-attention", "1")].endswith("| +28.6%, improving |")
+    assert rows[("| sagan@16", "1")].endswith("| +5.4%, improving |")  # not "+5%": read as stopped
+    assert rows[("| sagan@16", "2")].endswith("| +4.7%, stopped |")
     assert rows[("| no-attention", "2")].endswith("| n/a |")  # too short to say
 
 
