@@ -346,8 +346,9 @@ def runs_table(records: list[dict[str, object]], window: int = 2, tol: float = 0
                 for m in metrics
             ]
             gam = ", ".join(f"{k} {v:+.3f}" for k, v in sorted(r["gammas"].items())) or "-"  # type: ignore[union-attr]
-            g = fd_gain(r.get("curve") or {}, window)  # type: ignore[arg-type]
-            verdict = "stopped" if g is not None and g < tol else "improving"
+            curve = r.get("curve") or {}
+            g = fd_gain(curve, window)  # type: ignore[arg-type]
+            verdict = "stopped" if stopped_improving(curve, window, tol) else "improving"  # type: ignore[arg-type]
             gain = "n/a" if g is None else f"{g:+.1%}, {verdict}"
             lines.append(
                 f"| {r['variant']} | {r['seed']} | {r['scored_step']} | "
